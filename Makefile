@@ -1,0 +1,51 @@
+# dvr-verify entry points. A new user needs no knowledge of venvs: every target installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+
+.PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status
+
+help:
+	@echo "make test        install into $(VENV), lint, unit tests, kernel tests (root)"
+	@echo "make lint        ruff + ansible-lint (production profile)"
+	@echo "make unit        unit tests (no privileges)"
+	@echo "make kernel      collector tests on throwaway namespaces (root)"
+	@echo "make bench       collector timing for 1, 10 and 100 namespaces (root)"
+	@echo "make lab-up | lab-down | lab-status   the local Neutron DVR lab"
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $@
+
+venv: $(STAMP)
+
+# Debian packages the collector tests and the lab use (root).
+system-deps:
+	@missing=""; for c in ip:iproute2 iptables-save:iptables conntrack:conntrack ethtool:ethtool ovs-vsctl:openvswitch-switch; do \
+	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint --profile production
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+kernel: venv system-deps
+	$(BIN)/pytest -q tests/kernel
+
+test: lint unit kernel
+
+bench: venv system-deps
+	$(BIN)/python tools/bench_collect.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
