@@ -200,7 +200,18 @@ class Expectations:
     l3_agents: Mapping[str, Agent]
     ovs_agents: Mapping[str, Agent]
     fg_ports: Mapping[tuple[str, str], Port]
+    ports: Mapping[str, Port] = field(default_factory=dict)
     namespaces: tuple[NamespaceExpectation, ...] = field(default=())
+
+    def bound_ports_on(self, subnet_id: str) -> tuple[Port, ...]:
+        """Ports of VMs (and DHCP) on a subnet that are bound to a host."""
+        return tuple(
+            p
+            for p in self.ports.values()
+            if p.host
+            and (p.device_owner.startswith("compute:") or p.device_owner == DHCP)
+            and any(f.subnet_id == subnet_id for f in p.fixed_ips)
+        )
 
     def fg_port(self, ext_net_id: str, host: str) -> Port | None:
         return self.fg_ports.get((ext_net_id, host))
@@ -368,8 +379,9 @@ def build_expectations(
     l3_agents = {a.host: a for a in agents if a.agent_type == "L3 agent"}
     ovs_agents = {a.host: a for a in agents if a.agent_type == "Open vSwitch agent"}
     networks = {
-        n["id"]: Network(n["id"], n.get("name") or "", int(n.get("mtu") or 1500),
-                         bool(n.get("router:external")))
+        n["id"]: Network(
+            n["id"], n.get("name") or "", int(n.get("mtu") or 1500), bool(n.get("router:external"))
+        )
         for n in snapshot["networks"]
     }
     subnets = {
@@ -392,7 +404,11 @@ def build_expectations(
     }
     fips = []
     for raw in snapshot["floatingips"]:
-        if fip_filter and raw["id"] not in fip_filter and raw["floating_ip_address"] not in fip_filter:
+        if (
+            fip_filter
+            and raw["id"] not in fip_filter
+            and raw["floating_ip_address"] not in fip_filter
+        ):
             continue
         port = ports_by_id.get(raw.get("port_id") or "")
         router = routers.get(raw.get("router_id") or "")
@@ -425,6 +441,7 @@ def build_expectations(
         l3_agents=l3_agents,
         ovs_agents=ovs_agents,
         fg_ports=fg_ports,
+        ports=ports_by_id,
     )
     return Expectations(**{**exp.__dict__, "namespaces": _namespace_expectations(exp)})
 
@@ -443,7 +460,12 @@ def _namespace_expectations(exp: Expectations) -> tuple[NamespaceExpectation, ..
     fip_hosts: dict[str, set[str]] = {}
     for router in exp.routers.values():
         for host in sorted(router.hosts):
-            put(host, router.qrouter_ns, Presence.REQUIRED, "a port of the router's subnets is bound here")
+            put(
+                host,
+                router.qrouter_ns,
+                Presence.REQUIRED,
+                "a port of the router's subnets is bound here",
+            )
         for host in sorted(router.maybe_hosts):
             put(host, router.qrouter_ns, Presence.ALLOWED, "DHCP port here (host_dvr_for_dhcp)")
         for host in sorted(l3_hosts - router.hosts - router.maybe_hosts):
@@ -464,7 +486,12 @@ def _namespace_expectations(exp: Expectations) -> tuple[NamespaceExpectation, ..
         for host in sorted(l3_hosts):
             name = f"fip-{ext}"
             if host in required:
-                put(host, name, Presence.REQUIRED, "hosts a DVR router with a gateway on this network")
+                put(
+                    host,
+                    name,
+                    Presence.REQUIRED,
+                    "hosts a DVR router with a gateway on this network",
+                )
             else:
                 put(host, name, Presence.ALLOWED, "kept after the last router left (until restart)")
     return tuple(sorted(out.values(), key=lambda n: (n.host, n.name)))

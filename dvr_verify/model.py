@@ -335,8 +335,12 @@ def _neighbours(raw: Iterable[Mapping[str, Any]]) -> tuple[Neighbour, ...]:
             continue
         lladdr = item.get("lladdr")
         out.append(
-            Neighbour(dst, item.get("dev", ""), lladdr.lower() if lladdr else None,
-                      tuple(item.get("state", ())))
+            Neighbour(
+                dst,
+                item.get("dev", ""),
+                lladdr.lower() if lladdr else None,
+                tuple(item.get("state", ())),
+            )
         )
     return tuple(out)
 

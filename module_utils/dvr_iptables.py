@@ -144,7 +144,5 @@ def parse_iptables_save(text: str, errors: list | None = None) -> dict:
 def has_neutron_chains(tables: dict) -> bool:
     """True if any table of a parsed dump has a chain whose name starts with ``neutron-``."""
     return any(
-        name.startswith("neutron-")
-        for table in tables.values()
-        for name in table.get("chains", {})
+        name.startswith("neutron-") for table in tables.values() for name in table.get("chains", {})
     )

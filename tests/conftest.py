@@ -1,4 +1,4 @@
-"""Test-wide setup: node-side module_utils and the capture loader are importable as plain modules."""
+"""Test-wide setup: node-side module_utils and the capture loader import as plain modules."""
 
 import sys
 from pathlib import Path

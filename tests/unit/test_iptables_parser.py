@@ -169,9 +169,7 @@ def test_rule_without_target():
 def test_has_neutron_chains_false_for_plain_tables():
     tables = parse_iptables_save("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -j ACCEPT\nCOMMIT\n")
     assert not has_neutron_chains(tables)
-    assert has_neutron_chains(
-        parse_iptables_save("*filter\n:neutron-filter-top - [0:0]\nCOMMIT\n")
-    )
+    assert has_neutron_chains(parse_iptables_save("*filter\n:neutron-filter-top - [0:0]\nCOMMIT\n"))
 
 
 GARBAGE = [

@@ -1,0 +1,39 @@
+"""Check families: pure functions (expectations x observations [x probes]) -> findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from dvr_verify.checks.dvr_mac import check_dvr_macs
+from dvr_verify.checks.fip_namespace import check_fip_namespaces
+from dvr_verify.checks.floating_ip import check_floating_ips
+from dvr_verify.checks.placement import check_placement, check_sysctls
+from dvr_verify.checks.router_link import check_router_links
+from dvr_verify.checks.router_ports import check_qr_ports, check_snat_path
+from dvr_verify.expect import Expectations
+from dvr_verify.findings import Finding
+from dvr_verify.model import NodeObservation
+
+NodeCheck = Callable[[Expectations, Mapping[str, NodeObservation]], list[Finding]]
+
+NODE_CHECKS: dict[str, NodeCheck] = {
+    "fg": check_fip_namespaces,
+    "rfp": check_router_links,
+    "fip": check_floating_ips,
+    "qr": check_qr_ports,
+    "snat": check_snat_path,
+    "placement": check_placement,
+    "sysctl": check_sysctls,
+    "dvr_mac": check_dvr_macs,
+}
+
+
+def run_node_checks(
+    exp: Expectations, nodes: Mapping[str, NodeObservation], families: list[str] | None = None
+) -> list[Finding]:
+    """Every node-state check family (or the named ones), in a stable order."""
+    findings: list[Finding] = []
+    for name, check in NODE_CHECKS.items():
+        if families is None or name in families:
+            findings.extend(check(exp, nodes))
+    return findings

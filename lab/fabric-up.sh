@@ -1,0 +1,35 @@
+#!/bin/bash
+# fabric-up.sh MGMT_CIDR EXT_GW_CIDR INTERNET_CIDR
+# The lab's wires. Root namespace: bridge lab-mgmt holding MGMT_CIDR, the only lab address there.
+# Namespace lab-fabric: bridges lab-tenant (VLAN trunk, physnet1) and lab-ext (flat external
+# network), no addresses. Namespace lab-upstream: the external gateway (EXT_GW_CIDR on lab-ext)
+# and INTERNET_CIDR on a dummy device, standing for the internet.
+. "$(dirname "$0")/lib.sh"
+mgmt=$1 gw=$2 inet=$3
+mkdir -p "$LAB_STATE"
+cg=$(lab_cgroup)
+if [ -n "$cg" ]; then mkdir -p "$cg"; echo "$cg" > "$LAB_STATE/cgroup"; fi
+
+ip link add lab-mgmt type bridge
+sysctl -qw net.ipv6.conf.lab-mgmt.disable_ipv6=1
+ip addr add "$mgmt" dev lab-mgmt
+ip link set lab-mgmt up
+
+ip netns add lab-fabric
+ip -n lab-fabric link set lo up
+for br in lab-tenant lab-ext; do
+  ip -n lab-fabric link add "$br" type bridge
+  ip -n lab-fabric link set "$br" up
+done
+
+ip netns add lab-upstream
+ip -n lab-upstream link set lo up
+ip -n lab-fabric link add x-upstream type veth peer name eth-ext netns lab-upstream
+ip -n lab-fabric link set x-upstream master lab-ext up
+no_offload x-upstream lab-fabric
+no_offload eth-ext lab-upstream
+ip -n lab-upstream addr add "$gw" dev eth-ext
+ip -n lab-upstream link set eth-ext up
+ip -n lab-upstream link add inet0 type dummy
+ip -n lab-upstream addr add "$inet" dev inet0
+ip -n lab-upstream link set inet0 up
