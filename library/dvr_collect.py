@@ -353,6 +353,7 @@ errors:
   elements: dict
 """
 
+import json  # noqa: E402
 import threading  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -382,6 +383,18 @@ def make_runner(module):
     return run
 
 
+def _list_param(value):
+    """Accept a JSON list given as one k=v string (ad hoc ``-a 'namespaces=["qrouter-*"]'``)."""
+    if value and len(value) == 1 and value[0].strip().startswith("["):
+        try:
+            parsed = json.loads(value[0])
+        except ValueError:
+            return value
+        if isinstance(parsed, list):
+            return [str(item) for item in parsed]
+    return value
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -396,6 +409,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
+    for key in ("namespaces", "command_prefix", "ovs_command_prefix"):
+        params[key] = _list_param(params[key])
     if params["parallel"] < 1:
         module.fail_json(msg="parallel must be at least 1")
 

@@ -1,4 +1,4 @@
-"""Turn a raw capture directory (tests/fixtures/neutron-29-lab/<host>/) into a schema-1 collector doc.
+"""Turn a raw capture directory (tests/fixtures/neutron-29-lab/<host>/) into a collector doc.
 
 The captures are the real outputs of the very commands `dvr_collect` runs (`ip -j ...`,
 `iptables-save`, `ovs-vsctl --format=json`, `ovs-ofctl dump-flows`), so this only arranges them

@@ -1,6 +1,7 @@
 """Family 1 (fg): the fip-<ext net> namespace of each host: its one fg- device, proxy ARP, routes.
 
-Source: neutron/agent/l3/dvr_fip_ns.py (create_or_update_gateway_port, _add_rtr_ext_route_rule_to_route_table).
+Source: neutron/agent/l3/dvr_fip_ns.py (create_or_update_gateway_port,
+_add_rtr_ext_route_rule_to_route_table).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ def _fg_device(fin: Findings, ns: Namespace, host: str, port: Port, subject: str
     fgs = ns.links_with_prefix("fg-")
     hint = netns_cmd(ns.name, "ip -d link show")
     observed = ", ".join(lk.name for lk in fgs) or "none"
-    if not fin.verdict(
+    fin.verdict(
         "fg.device",
         len(fgs) == 1 and fgs[0].name == name,
         subject,
@@ -28,11 +29,10 @@ def _fg_device(fin: Findings, ns: Namespace, host: str, port: Port, subject: str
         namespace=ns.name,
         device=name,
         hint=hint,
-    ):
-        if ns.link(name) is None:
-            return None
+    )
     link = ns.link(name)
-    assert link is not None
+    if link is None:
+        return None
     fin.verdict(
         "fg.mac",
         link.mac == port.mac,

@@ -1,6 +1,7 @@
 """Family 6 (placement) and the namespace sysctls: which namespaces exist where, set how.
 
-Sources: neutron/db/l3_dvrscheduler_db.py (_get_dvr_hosts_for_router), neutron/agent/l3/namespaces.py,
+Sources: neutron/db/l3_dvrscheduler_db.py (_get_dvr_hosts_for_router),
+neutron/agent/l3/namespaces.py,
 router_info.py / dvr_fip_ns.py / dvr_snat_ns.py (sysctls written at namespace creation).
 """
 
@@ -52,7 +53,7 @@ def check_placement(exp: Expectations, nodes: Nodes) -> list:
                 hint="ip netns",
             )
         elif ns_exp.presence is Presence.FORBIDDEN and present:
-            # A second snat- would answer for the router's gateway: a fault. A stray qrouter- is stale.
+            # A second snat- answers for the gateway too: a fault. A stray qrouter- is stale.
             severity = Status.FAIL if ns_exp.name.startswith("snat-") else Status.WARN
             fin.add(
                 "placement.namespace",

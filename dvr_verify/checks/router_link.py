@@ -1,6 +1,7 @@
 """Family 2 (rfp/fpr): the veth pair joining qrouter-<router> and fip-<ext net> on each host.
 
-Source: neutron/agent/l3/dvr_local_router.py (create_dvr_external_gateway_on_agent, _create_rtr_2_fip_link),
+Source: neutron/agent/l3/dvr_local_router.py (create_dvr_external_gateway_on_agent,
+_create_rtr_2_fip_link),
 neutron/agent/l3/link_local_allocator.py (169.254.64.0/18 pool, state file fip-linklocal-networks).
 """
 
