@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -443,10 +443,11 @@ def build_expectations(
         fg_ports=fg_ports,
         ports=ports_by_id,
     )
-    return Expectations(**{**exp.__dict__, "namespaces": _namespace_expectations(exp)})
+    return replace(exp, namespaces=namespace_expectations(exp))
 
 
-def _namespace_expectations(exp: Expectations) -> tuple[NamespaceExpectation, ...]:
+def namespace_expectations(exp: Expectations) -> tuple[NamespaceExpectation, ...]:
+    """Per host and namespace: required, allowed or forbidden, with the reason."""
     out: dict[tuple[str, str], NamespaceExpectation] = {}
 
     def put(host: str, name: str, presence: Presence, reason: str) -> None:
