@@ -39,6 +39,10 @@ FIXED_MAC = "fa:16:3e:a1:d9:da"
 FPR_TABLE = str(int(ipaddress.IPv4Address(FPR_IP)))  # neutron: table = int(fpr ip)
 
 
+# The module runs under the system Python, as on a node (stdlib only).
+NODE_PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
 def _skip_reason() -> str | None:
     if os.geteuid() != 0:
         return "needs root (builds network namespaces)"
@@ -355,7 +359,8 @@ def run_module(args: dict | str, *extra: str, env: dict | None = None) -> tuple[
     """``ansible localhost -m dvr_collect`` from the repo root; (rc, module result)."""
     ansible = Path(sys.executable).parent / "ansible"
     argv = [str(ansible), "localhost", "-i", "localhost,", "-c", "local", "-m", "dvr_collect"]
-    argv += [*extra, "-a", args if isinstance(args, str) else json.dumps(args)]
+    argv += ["-e", "ansible_python_interpreter=" + NODE_PYTHON, *extra]
+    argv += ["-a", args if isinstance(args, str) else json.dumps(args)]
     proc = subprocess.run(
         argv,
         cwd=REPO,
@@ -408,7 +413,7 @@ def test_ansible_module_old_iproute2(tmp_path: Path) -> None:
         'echo "ip utility, iproute2-ss161212"\n'
     )
     fake.chmod(0o755)
-    rc, result = run_module({}, env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
-    assert rc != 0
+    rc, result = run_module({"parallel": 2}, env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    assert rc != 0, result
     assert result["failed"] is True
     assert result["msg"] == NO_JSON_MSG.format(host=socket.getfqdn())
