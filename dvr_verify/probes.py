@@ -23,7 +23,7 @@ _MAC_RE = re.compile(rf"^{_MAC}$")
 
 
 def _mac(value: str, *, allow_empty: bool = False) -> str:
-    """`value` lower-cased; ValueError unless it is a colon-separated 48-bit MAC (or "" if allowed)."""
+    """`value` lower-cased; ValueError unless it is a colon-separated MAC ("" if allowed)."""
     if allow_empty and value == "":
         return value
     if not isinstance(value, str) or not _MAC_RE.match(value):
@@ -49,7 +49,7 @@ def _set(obj: object, name: str, value: object) -> None:
 
 @dataclass(frozen=True)
 class ArpReply:
-    """One ARP reply to a request for `target`: `mac` claims `sender_ip` (= target, for proxy ARP)."""
+    """One ARP reply to a request for `target`: `mac` claims `sender_ip` (= target: proxy ARP)."""
 
     target: IPv4Address
     mac: str
@@ -147,10 +147,11 @@ class CapturedFrame:
 
 @dataclass(frozen=True)
 class EgressCapture:
-    """Frames seen upstream while VM `vm` (`fixed_ip`, floating IP `fip` or None) sent to the capture host.
+    """Frames seen upstream while VM `vm` (`fixed_ip`, floating IP `fip` or None) sent to the
+    capture host.
 
-    Expected (invariants D): with a FIP, source IP = FIP and source MAC = the fg- MAC of the VM's host;
-    without, source IP = the router gateway IP and source MAC = the SNAT host's qg- MAC.
+    Expected (invariants D): with a FIP, source IP = FIP and source MAC = the fg- MAC of the VM's
+    host; without, source IP = the router gateway IP and source MAC = the SNAT host's qg- MAC.
     """
 
     vm: str
@@ -187,7 +188,7 @@ class EgressCapture:
 class Reachability:
     """`sent` probes of `kind` to `target` (`port` for tcp), `received` answers, `ttl` of the first.
 
-    "icmp_df" is an echo request with Don't Fragment set at the path MTU (proves the MTU end to end).
+    "icmp_df" is an echo request with Don't Fragment set, sized to the MTU (proves it end to end).
     """
 
     target: IPv4Address
@@ -458,14 +459,14 @@ def parse_traceroute(text: str) -> tuple[TraceHop, ...]:
 
 
 class PingCounts(NamedTuple):
-    """What `ping` reports: echo requests sent, replies received, TTL of the first reply (or None)."""
+    """What `ping` reports: requests sent, replies received, TTL of the first reply (or None)."""
 
     sent: int
     received: int
     ttl: int | None
 
 
-# iputils "2 packets transmitted, 2 received, ..."; busybox "2 packets transmitted, 2 packets received"
+# iputils "2 packets transmitted, 2 received, ..."; busybox "..., 2 packets received"
 _PING_SUMMARY = re.compile(
     r"(?P<sent>\d+) packets transmitted, (?P<received>\d+) (?:packets )?received"
 )

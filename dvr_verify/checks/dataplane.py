@@ -1,0 +1,189 @@
+"""Family 8: data-plane verdicts from probes (ARP, egress capture, reachability, traceroute).
+
+Expected behaviour (dvr-invariants D, confirmed on the lab capture): the FIP resolves upstream to the
+fg- MAC of its VM's host (kernel proxy ARP), frames leave with the FIP and that MAC; a VM without a
+FIP leaves with the router gateway IP and the SNAT host's qg- MAC; traceroute goes qr gateway ->
+fpr address -> external gateway (FIP) or qr gateway -> sg- address -> external gateway (no FIP).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from dvr_verify.checks.common import Findings, Nodes
+from dvr_verify.expect import (
+    Expectations,
+    FloatingIPExpectation,
+    Placement,
+    Port,
+    RouterExpectation,
+)
+from dvr_verify.findings import Finding, Status
+from dvr_verify.model import IPAddress
+from dvr_verify.probes import ArpProbe, EgressCapture, ProbeResults, Reachability, Traceroute
+
+
+def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectation]:
+    return {f.address: f for f in exp.fips}
+
+
+def _router_of(exp: Expectations, fixed_ip: IPAddress) -> tuple[RouterExpectation, Port] | None:
+    """The distributed router serving a VM's subnet, and its qr port there."""
+    for router in exp.routers.values():
+        for port in router.interface_ports:
+            for fixed in port.fixed_ips:
+                subnet = exp.subnets.get(fixed.subnet_id)
+                if subnet is not None and fixed_ip in subnet.cidr:
+                    return router, port
+    return None
+
+
+def expected_arp_mac(exp: Expectations, fip: FloatingIPExpectation) -> str | None:
+    """The one MAC that must answer ARP for the FIP upstream."""
+    if fip.placement is Placement.DISTRIBUTED:
+        return fip.fg_port.mac if fip.fg_port else None
+    router = exp.routers.get(fip.router_id or "")
+    if fip.placement is Placement.CENTRALIZED and router and router.gateway_port:
+        return router.gateway_port.mac
+    return None
+
+
+def _arp(fin: Findings, exp: Expectations, probe: ArpProbe) -> None:
+    fip = _fip_by_address(exp).get(probe.target)
+    subject = str(probe.target)
+    hint = f"arping -I {probe.interface or '<external interface>'} -c 2 {probe.target}"
+    if fip is None:
+        return
+    want = expected_arp_mac(exp, fip)
+    if want is None:
+        fin.not_verified(
+            "arp.responder", subject, f"no expected responder ({fip.placement})", hint=hint
+        )
+        return
+    who = f"fg- of {fip.host}" if fip.placement is Placement.DISTRIBUTED else "qg- of the SNAT host"
+    fin.verdict(
+        "arp.responder",
+        probe.macs == {want},
+        subject,
+        expected=f"only {want} ({who})",
+        observed=", ".join(sorted(probe.macs)) or f"no reply to {probe.sent} requests",
+        node=fip.host or "",
+        hint=hint,
+    )
+
+
+def _egress(fin: Findings, exp: Expectations, capture: EgressCapture) -> None:
+    hint = "tcpdump -e -n -i <external interface> icmp  (on the probe host, while the VM pings it)"
+    if capture.fip is not None:
+        fip = _fip_by_address(exp).get(capture.fip)
+        if fip is None:
+            return
+        subject, src_ip, want = str(fip.address), fip.address, expected_arp_mac(exp, fip)
+        who = "the FIP and the fg- MAC of the VM's host"
+    else:
+        found = _router_of(exp, capture.fixed_ip)
+        if found is None or found[0].gateway_port is None:
+            return
+        gw = found[0].gateway_port
+        subject, src_ip, want = f"{capture.vm} {capture.fixed_ip}", gw.ips()[0], gw.mac
+        who = "the router gateway IP and the SNAT host's qg- MAC"
+    leaked = [f for f in capture.frames if f.src_ip == capture.fixed_ip]
+    seen = sorted({f"{f.src_ip} {f.src_mac}" for f in capture.frames})
+    macs = capture.macs_from(src_ip)
+    ok = bool(macs) and macs == {want} and not leaked
+    fin.verdict(
+        "egress.source",
+        ok,
+        subject,
+        expected=f"{src_ip} from {want} ({who})",
+        observed=", ".join(seen) or "no frame reached the capture host",
+        hint=hint,
+    )
+
+
+def _reachability(fin: Findings, exp: Expectations, probe: Reachability) -> None:
+    if probe.target not in _fip_by_address(exp):
+        return
+    port = f":{probe.port}" if probe.port else ""
+    fin.verdict(
+        f"reach.{probe.kind}",
+        probe.answered,
+        str(probe.target),
+        expected=f"{probe.kind}{port} answered",
+        observed=f"{probe.received}/{probe.sent} answered",
+        hint=f"ping -c 3 {probe.target}"
+        if probe.kind != "tcp"
+        else f"nc -zv -w 3 {probe.target} {probe.port}",
+    )
+
+
+def _fpr_address(nodes: Nodes | None, host: str, router: RouterExpectation) -> IPAddress | None:
+    node = nodes.get(host) if nodes else None
+    ns = node.ns(router.fip_ns or "") if node else None
+    if ns is None:
+        return None
+    addrs = ns.addresses_of(router.fpr)
+    return addrs[0].ip if addrs else None
+
+
+def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Nodes | None) -> None:
+    found = _router_of(exp, trace.source_ip)
+    if found is None:
+        return
+    router, qr_port = found
+    qr_ip = next(iter(qr_port.ips()), None)
+    fip = next((f for f in exp.fips if f.fixed_ip == trace.source_ip), None)
+    ext_gw = exp.ext_gateway(router.ext_net_id or "")
+    subject = str(fip.address) if fip else f"{trace.vm} {trace.source_ip}"
+    hint = f"traceroute -n {trace.destination}  (inside {trace.vm})"
+    if fip is not None and fip.placement is Placement.DISTRIBUTED:
+        middle = _fpr_address(nodes, fip.host or "", router)
+        label = f"fpr address on {fip.host}"
+        if middle is None:
+            fin.not_verified(
+                "trace.path", subject, f"{label} unknown (fip- not collected)", hint=hint
+            )
+            return
+    else:
+        sg = next(
+            (
+                p
+                for p in router.snat_ports
+                if any(f.subnet_id == qr_port.fixed_ips[0].subnet_id for f in p.fixed_ips)
+            ),
+            None,
+        )
+        middle = next(iter(sg.ips()), None) if sg else None
+        label = "sg- address"
+    want = (qr_ip, middle, ext_gw)
+    got = trace.addresses[:3]
+    shown = " -> ".join(str(a) if a else "*" for a in trace.addresses) or "no hop answered"
+    fin.verdict(
+        "trace.path",
+        tuple(got) == want,
+        subject,
+        expected=f"{qr_ip} (qr gateway) -> {middle} ({label}) -> {ext_gw} (external gateway)",
+        observed=shown,
+        node=fip.host if fip and fip.host else "",
+        hint=hint,
+    )
+
+
+def check_dataplane(
+    exp: Expectations, probes: ProbeResults, nodes: Nodes | None = None
+) -> list[Finding]:
+    """Verdicts for every probe result that concerns a floating IP or VM of the expectations."""
+    fin = Findings()
+    for probe in probes.arp:
+        _arp(fin, exp, probe)
+    for capture in probes.egress:
+        _egress(fin, exp, capture)
+    for reach in probes.reachability:
+        _reachability(fin, exp, reach)
+    for trace in probes.traceroutes:
+        _traceroute(fin, exp, trace, nodes)
+    probed = {p.target for p in probes.arp}
+    for fip in exp.fips:
+        if probes.arp and fip.address not in probed and fip.placement is not Placement.UNPLUMBED:
+            fin.add("arp.responder", Status.NOT_VERIFIED, str(fip.address), observed="not probed")
+    return fin.items
