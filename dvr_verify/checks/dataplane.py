@@ -1,9 +1,10 @@
 """Family 8: data-plane verdicts from probes (ARP, egress capture, reachability, traceroute).
 
-Expected behaviour (dvr-invariants D, confirmed on the lab capture): the FIP resolves upstream to the
-fg- MAC of its VM's host (kernel proxy ARP), frames leave with the FIP and that MAC; a VM without a
-FIP leaves with the router gateway IP and the SNAT host's qg- MAC; traceroute goes qr gateway ->
-fpr address -> external gateway (FIP) or qr gateway -> sg- address -> external gateway (no FIP).
+Expected behaviour (dvr-invariants D, confirmed on the lab capture): the FIP resolves upstream
+to the fg- MAC of its VM's host (kernel proxy ARP), frames leave with the FIP and that MAC; a VM
+without a FIP leaves with the router gateway IP and the SNAT host's qg- MAC; traceroute goes
+qr gateway -> fpr address -> external gateway (FIP) or qr gateway -> sg- address -> external
+gateway (no FIP).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Data-plane verdicts on the real probe captures of the lab (tests/fixtures/neutron-29-lab/probes/)."""
+"""Data-plane verdicts on the real probe captures of the lab (fixtures/neutron-29-lab/probes)."""
 
 from __future__ import annotations
 
