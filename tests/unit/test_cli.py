@@ -1,0 +1,64 @@
+"""`dvr-verify check` on the real capture: green, red on a fault, one line on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from capture_loader import LAB29, LAB29_HOSTS, load_capture
+
+from dvr_verify.cli import main
+
+
+@pytest.fixture
+def nodes_dir(tmp_path: Path) -> Path:
+    """<neutron host>.json per node, as the collect play writes them."""
+    out = tmp_path / "nodes"
+    out.mkdir()
+    for host in LAB29_HOSTS:
+        (out / f"{host}.json").write_text(json.dumps(load_capture(LAB29 / host)))
+    return out
+
+
+def test_check_green_writes_reports(nodes_dir: Path, tmp_path: Path, capsys) -> None:
+    rc = main(
+        [
+            "check",
+            "--api",
+            str(LAB29 / "api"),
+            "--nodes",
+            str(nodes_dir),
+            "--out",
+            str(tmp_path / "run"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "0 failed" in out
+    junit = (tmp_path / "run" / "junit.xml").read_text()
+    assert "<testcase" in junit and "<failure" not in junit
+
+
+def test_check_red_on_fault(nodes_dir: Path, capsys) -> None:
+    path = nodes_dir / "node-12.example.local.json"
+    doc = json.loads(path.read_text())
+    fip_ns = next(n for n in doc["namespaces"] if n["name"].startswith("fip-"))
+    fip_ns["sysctls"]["net.ipv4.conf.fg-b7803143-75.proxy_arp"] = "0"
+    path.write_text(json.dumps(doc))
+    rc = main(["check", "--api", str(LAB29 / "api"), "--nodes", str(nodes_dir)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "fg.proxy_arp" in out and "node-12.example.local" in out
+
+
+def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
+    rc = main(["check", "--api", str(LAB29 / "api"), "--nodes", str(tmp_path)])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert err.count("\n") == 0 and "no <host>.json collector results" in err
+
+
+def test_check_needs_a_source(nodes_dir: Path, capsys) -> None:
+    assert main(["check", "--nodes", str(nodes_dir)]) == 2
+    assert "--api DIR" in capsys.readouterr().err
