@@ -27,6 +27,7 @@ from dvr_verify.expect import (
 from dvr_verify.model import CollectorSchemaError, NodeObservation, parse_node
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
+from dvr_verify.summary import fip_rows
 
 
 class UsageError(Exception):
@@ -83,13 +84,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     exp = build_expectations(snapshot_from(args), fip_filter=args.fip or None)
     nodes = load_nodes(Path(args.nodes))
     findings = run_node_checks(exp, nodes)
+    probes = None
     if args.probes:
         probes = ProbeResults.from_dict(json.loads(Path(args.probes).read_text()))
         findings += check_dataplane(exp, probes, nodes)
-    print(render_text(findings))
+    rows = fip_rows(exp, nodes, findings, probes)
+    print(render_text(findings, rows))
     if args.out:
         meta = {"nodes": sorted(nodes), "fips": [str(f.address) for f in exp.fips]}
-        for kind, path in write_run(Path(args.out), findings, [], meta).items():
+        for kind, path in write_run(Path(args.out), findings, rows, meta).items():
             print(f"{kind}: {path}")
     return exit_code(findings)
 
