@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status
 
@@ -34,7 +35,7 @@ system-deps:
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/ansible-lint --profile production
+	$(BIN)/ansible-lint
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
@@ -49,3 +50,17 @@ bench: venv system-deps
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# ---- lab: the local Neutron DVR cloud (roles/lab_*, lab/, tests/lab; root) ------------------------
+LAB_TOPOLOGY ?= default
+LAB_PLAYBOOK := ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False $(BIN)/ansible-playbook
+
+lab-up: venv
+	$(LAB_PLAYBOOK) playbooks/lab_up.yml -e lab_up_topology=$(LAB_TOPOLOGY)
+
+lab-down: venv
+	$(LAB_PLAYBOOK) playbooks/lab_down.yml
+
+lab-status: venv
+	$(LAB_PLAYBOOK) playbooks/lab_status.yml
+# ---- end of lab ------------------------------------------------------------------------------------

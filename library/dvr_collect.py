@@ -354,6 +354,7 @@ errors:
 """
 
 import json  # noqa: E402
+import os  # noqa: E402
 import threading  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -373,7 +374,10 @@ def make_runner(module):
 
     def run(argv):
         argv = list(argv)
-        if "/" not in argv[0]:
+        if "/" in argv[0]:
+            if not os.access(argv[0], os.X_OK):
+                return 127, "", "%s: No such file or not executable" % argv[0]
+        else:
             found = resolve(argv[0])
             if found is None:
                 return 127, "", "%s: command not found" % argv[0]

@@ -398,6 +398,10 @@ class _NamespaceCollector:
             self.rec["errors"].extend(failures)
 
 
+EMPTY_SET = ["set", []]  # an unset optional column (older schemas may lack a column)
+EMPTY_MAP = ["map", []]
+
+
 def _ovsdb_value(value: Any) -> Any:
     """Convert OVSDB JSON ("set"/"map"/"uuid" wrappers) to plain Python values."""
     if isinstance(value, list) and len(value) == 2 and isinstance(value[0], str):
@@ -475,50 +479,54 @@ def collect_ovs(run: Runner, opts: Dict[str, Any]) -> Dict[str, Any]:
             rows[table] = []
     ovs["available"] = True
 
-    iface_names = {_ovsdb_scalar(r["_uuid"]): r["name"] for r in rows["Interface"]}
-    port_names = {_ovsdb_scalar(r["_uuid"]): r["name"] for r in rows["Port"]}
+    iface_names = {_ovsdb_scalar(r.get("_uuid")): r["name"] for r in rows["Interface"]}
+    port_names = {_ovsdb_scalar(r.get("_uuid")): r["name"] for r in rows["Port"]}
     port_bridge = {}
     for r in rows["Bridge"]:
-        for uuid in _ovsdb_list(r["ports"]):
+        for uuid in _ovsdb_list(r.get("ports", EMPTY_SET)):
             port_bridge[uuid] = r["name"]
 
     for r in sorted(rows["Interface"], key=lambda r: r["name"]):
         ovs["interfaces"].append(
             {
                 "name": r["name"],
-                "type": r["type"],
-                "external_ids": _ovsdb_value(r["external_ids"]),
-                "ofport": _ovsdb_scalar(r["ofport"]),
-                "mac_in_use": _ovsdb_scalar(r["mac_in_use"]),
-                "options": _ovsdb_value(r["options"]),
-                "error": _ovsdb_scalar(r["error"]),
+                "type": r.get("type", ""),
+                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+                "ofport": _ovsdb_scalar(r.get("ofport", EMPTY_SET)),
+                "mac_in_use": _ovsdb_scalar(r.get("mac_in_use", EMPTY_SET)),
+                "options": _ovsdb_value(r.get("options", EMPTY_MAP)),
+                "error": _ovsdb_scalar(r.get("error", EMPTY_SET)),
             }
         )
     for r in sorted(rows["Port"], key=lambda r: r["name"]):
-        uuid = _ovsdb_scalar(r["_uuid"])
+        uuid = _ovsdb_scalar(r.get("_uuid"))
         ovs["ports"].append(
             {
                 "name": r["name"],
                 "bridge": port_bridge.get(uuid),
-                "tag": _ovsdb_scalar(r["tag"]),
-                "trunks": _ovsdb_list(r["trunks"]),
-                "interfaces": sorted(iface_names.get(u, u) for u in _ovsdb_list(r["interfaces"])),
-                "external_ids": _ovsdb_value(r["external_ids"]),
-                "other_config": _ovsdb_value(r["other_config"]),
+                "tag": _ovsdb_scalar(r.get("tag", EMPTY_SET)),
+                "trunks": _ovsdb_list(r.get("trunks", EMPTY_SET)),
+                "interfaces": sorted(
+                    iface_names.get(u, u) for u in _ovsdb_list(r.get("interfaces", EMPTY_SET))
+                ),
+                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+                "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
             }
         )
     for r in sorted(rows["Bridge"], key=lambda r: r["name"]):
-        protocols = _ovsdb_list(r["protocols"])
+        protocols = _ovsdb_list(r.get("protocols", EMPTY_SET))
         proto = flow_protocol(protocols)
         ovs["bridges"].append(
             {
                 "name": r["name"],
-                "datapath_type": r["datapath_type"],
+                "datapath_type": r.get("datapath_type", ""),
                 "protocols": protocols,
                 "flow_protocol": proto,
-                "ports": sorted(port_names.get(u, u) for u in _ovsdb_list(r["ports"])),
-                "external_ids": _ovsdb_value(r["external_ids"]),
-                "other_config": _ovsdb_value(r["other_config"]),
+                "ports": sorted(
+                    port_names.get(u, u) for u in _ovsdb_list(r.get("ports", EMPTY_SET))
+                ),
+                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+                "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
                 "flows": _dump_flows(run, opts, r["name"], proto, ovs["errors"]),
             }
         )

@@ -118,7 +118,9 @@ def _state(host_dir: Path) -> dict[str, Any]:
         entries = []
         for line in path.read_text().split():
             first, second = line.split(",", 1)
-            entries.append({keys[0]: first, keys[1]: second})
+            entries.append(
+                {keys[0]: first, keys[1]: int(second) if keys[1] == "priority" else second}
+            )
         return {"status": "ok", "entries": entries}
 
     return {

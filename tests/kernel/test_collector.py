@@ -11,9 +11,11 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,6 +38,7 @@ FG, QR = "fg-8eefcfe7-86", "qr-7e7c4608-4c"
 RFP_IP, FPR_IP = "169.254.127.192", "169.254.127.193"
 FG_CIDR, FIP, FIXED = "172.30.89.130/17", "172.30.89.152", "10.0.111.251"
 FIXED_MAC = "fa:16:3e:a1:d9:da"
+NO_BINARY = "/nonexistent/dvrtest"
 FPR_TABLE = str(int(ipaddress.IPv4Address(FPR_IP)))  # neutron: table = int(fpr ip)
 
 
@@ -377,7 +380,9 @@ def run_module(args: dict | str, *extra: str, env: dict | None = None) -> tuple[
 
 
 def test_ansible_module(lab: Lab) -> None:
-    rc, result = run_module({"namespaces": [lab.prefix + "-*"], "parallel": 4})
+    # OVS through a missing binary: only this machine's test namespaces are read
+    args = {"namespaces": [lab.prefix + "-*"], "parallel": 4, "ovs_command_prefix": [NO_BINARY]}
+    rc, result = run_module(args)
     assert rc == 0, result.get("msg")
     documented = _documented_return()
     assert set(documented) <= set(result)
@@ -394,11 +399,13 @@ def test_ansible_module(lab: Lab) -> None:
         assert ns["status"] == "ok", ns["errors"]
     q = next(ns for ns in result["namespaces"] if ns["name"] == lab.qrouter)
     assert {"priority": 48835, "src": FIXED, "table": "16"} in q["rules"]["4"]
+    assert result["ovs"]["available"] is False
+    assert result["ovs"]["errors"][0]["rc"] == 127
 
 
 def test_ansible_module_check_mode_and_kv_args(lab: Lab) -> None:
     # the ad hoc k=v form with a JSON list, as in `-a 'namespaces=["dvrtest-*"]'`
-    rc, result = run_module(f'namespaces=["{lab.prefix}-q*"] collect_ovs=false', "--check")
+    rc, result = run_module(f'namespaces=["{lab.prefix}-q*"] collect_ovs=no', "--check")
     assert rc == 0, result.get("msg")
     assert result["changed"] is False
     assert [ns["name"] for ns in result["namespaces"]] == [lab.qrouter]
@@ -413,6 +420,137 @@ def test_ansible_module_old_iproute2(tmp_path: Path) -> None:
         'echo "ip utility, iproute2-ss161212"\n'
     )
     fake.chmod(0o755)
-    rc, result = run_module({"parallel": 2}, env={"PATH": f"{tmp_path}:{os.environ['PATH']}"})
+    rc, result = run_module(
+        {"collect_ovs": False}, env={"PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    )
     assert rc != 0, result
     assert result["msg"] == NO_JSON_MSG.format(host=socket.getfqdn())
+
+
+# --- a private Open vSwitch ------------------------------------------------------------------
+
+OVS_START = """set -e
+mount -t tmpfs dvrtest-ovs /run/openvswitch
+ovsdb-tool create "$1/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+ovsdb-server "$1/conf.db" --remote=punix:/run/openvswitch/db.sock --pidfile="$1/ovsdb-server.pid" \
+    --detach --no-chdir --log-file="$1/ovsdb-server.log" -vconsole:off
+ovs-vsctl --no-wait --timeout=20 init
+ovs-vswitchd unix:/run/openvswitch/db.sock --pidfile="$1/ovs-vswitchd.pid" \
+    --detach --no-chdir --log-file="$1/ovs-vswitchd.log" -vconsole:off
+"""
+OVS_TOOLS = ("ovsdb-server", "ovs-vswitchd", "ovsdb-tool", "ovs-vsctl", "ovs-ofctl", "unshare")
+OVS_BRIDGE, OVS_PORT = "br-dvrtest", "qr-dvrtest0"
+OVS_FLOW = (
+    "table=1,priority=5,dl_src=fa:16:3f:00:00:01 actions=mod_dl_src:fa:16:3f:00:00:02,resubmit(,2)"
+)
+
+
+def _kill_daemon(pidfile: Path, workdir: Path) -> None:
+    """SIGTERM (then SIGKILL) the daemon of a pidfile we created, if it still is ours."""
+    if not pidfile.exists():
+        return
+    pid = int(pidfile.read_text().split()[0])
+    cmdline = Path(f"/proc/{pid}/cmdline")
+    if not cmdline.exists() or str(workdir).encode() not in cmdline.read_bytes():
+        return  # gone, or the pid was reused by something else
+    os.kill(pid, signal.SIGTERM)
+    for _ in range(50):
+        if not cmdline.exists():
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def private_ovs(tmp_path: Path) -> Iterator[list[str]]:
+    """ovsdb-server + ovs-vswitchd in their own mount and network namespaces (tmpfs on
+    /run/openvswitch, DB in tmp_path); yields the nsenter prefix; kills only their PIDs."""
+    missing = [tool for tool in OVS_TOOLS if shutil.which(tool) is None]
+    if missing or not Path("/run/openvswitch").is_dir():
+        pytest.skip(f"Open vSwitch not installed ({', '.join(missing) or '/run/openvswitch'})")
+    try:
+        proc = subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--net",
+                "--propagation",
+                "private",
+                "sh",
+                "-c",
+                OVS_START,
+                "sh",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if proc.returncode != 0:
+            pytest.skip(f"cannot start a private Open vSwitch: {proc.stderr.strip()[-500:]}")
+        pid = (tmp_path / "ovsdb-server.pid").read_text().split()[0]
+        yield ["nsenter", "-t", pid, "-m", "-n"]
+    finally:
+        _kill_daemon(tmp_path / "ovs-vswitchd.pid", tmp_path)
+        _kill_daemon(tmp_path / "ovsdb-server.pid", tmp_path)
+
+
+def test_ovs(private_ovs: list[str]) -> None:
+    vsctl = [*private_ovs, "ovs-vsctl", "--timeout=20"]
+    sh(*vsctl, "add-br", OVS_BRIDGE, "--", "set", "Bridge", OVS_BRIDGE, "datapath_type=netdev",
+       "protocols=OpenFlow10,OpenFlow13")  # fmt: skip
+    sh(*vsctl, "add-port", OVS_BRIDGE, OVS_PORT, "tag=5",
+       "--", "set", "Interface", OVS_PORT, "type=internal",
+       "external_ids:iface-id=7e7c4608-4c2f-496b-a366-334ca0758504",
+       "external_ids:attached-mac=fa:16:3e:7a:f3:81",
+       "--", "set", "Port", OVS_PORT, "external_ids:dvrtest=yes",
+       "other_config:net_uuid=951d0ba8-00c6-4e52-b220-ca0bf15960e4")  # fmt: skip
+    sh(*private_ovs, "ovs-ofctl", "-O", "OpenFlow13", "add-flow", OVS_BRIDGE, OVS_FLOW)
+
+    doc = collect_node(
+        subprocess_runner,
+        {"namespaces": ["dvrtest-none-*"], "ovs_command_prefix": private_ovs},
+    )
+    ovs = doc["ovs"]
+    assert ovs["available"] is True, ovs["errors"]
+    assert ovs["errors"] == []
+    (bridge,) = ovs["bridges"]
+    assert bridge["name"] == OVS_BRIDGE
+    assert bridge["datapath_type"] == "netdev"
+    assert sorted(bridge["protocols"]) == ["OpenFlow10", "OpenFlow13"]
+    assert bridge["flow_protocol"] == "OpenFlow13"
+    assert bridge["ports"] == sorted([OVS_BRIDGE, OVS_PORT])
+    flow = next(f for f in bridge["flows"] if f["table"] == 1)
+    assert flow["priority"] == 5
+    assert flow["match"] == {"dl_src": "fa:16:3f:00:00:01"}
+    assert flow["actions"] == ["mod_dl_src:fa:16:3f:00:00:02", "resubmit(,2)"]
+    assert "n_packets" not in flow["raw"]
+    assert "eth_src" in flow["raw"]  # dumped with OpenFlow13, normalised to the OF1.0 spelling
+    port = next(p for p in ovs["ports"] if p["name"] == OVS_PORT)
+    assert port["tag"] == 5
+    assert port["bridge"] == OVS_BRIDGE
+    assert port["interfaces"] == [OVS_PORT]
+    assert port["external_ids"] == {"dvrtest": "yes"}
+    assert port["other_config"] == {"net_uuid": "951d0ba8-00c6-4e52-b220-ca0bf15960e4"}
+    iface = next(i for i in ovs["interfaces"] if i["name"] == OVS_PORT)
+    assert iface["type"] == "internal"
+    assert iface["external_ids"]["iface-id"] == "7e7c4608-4c2f-496b-a366-334ca0758504"
+    assert iface["external_ids"]["attached-mac"] == "fa:16:3e:7a:f3:81"
+    assert isinstance(iface["ofport"], int) and iface["ofport"] > 0
+    assert iface["error"] is None
+    root = next(p for p in ovs["ports"] if p["name"] == OVS_BRIDGE)
+    assert root["tag"] is None
+
+
+def test_ovs_missing() -> None:
+    doc = collect_node(
+        subprocess_runner,
+        {"namespaces": ["dvrtest-none-*"], "ovs_command_prefix": [NO_BINARY]},
+    )
+    assert doc["ovs"]["collected"] is True
+    assert doc["ovs"]["available"] is False
+    assert doc["ovs"]["bridges"] == doc["ovs"]["ports"] == doc["ovs"]["interfaces"] == []
+    (error,) = doc["ovs"]["errors"]
+    assert error["rc"] == 127
+    assert "ovs-vsctl" in error["command"]

@@ -1,0 +1,148 @@
+"""collect_node on the lab captures: a fake runner answers each command with the captured output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from capture_loader import LAB29, LAB29_HOSTS
+from dvr_collect import SYSCTL_SCRIPT, collect_node, flow_protocol, select_namespaces
+
+NFT, LEGACY = "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-legacy-save"
+
+IP_FILES = {
+    ("-j", "-d", "link", "show"): "link.json",
+    ("-j", "addr", "show"): "addr.json",
+    ("-4", "-j", "route", "show", "table", "all"): "route4-all.json",
+    ("-6", "-j", "route", "show", "table", "all"): "route6-all.json",
+    ("-4", "-j", "rule", "show"): "rule4.json",
+    ("-6", "-j", "rule", "show"): "rule6.json",
+    ("-j", "neigh", "show"): "neigh.json",
+    ("-j", "neigh", "show", "proxy"): "neigh-proxy.json",
+}
+
+
+def replay_runner(host_dir: Path, calls: list[list[str]]):
+    def read(path: Path) -> tuple[int, str, str]:
+        if not path.exists():
+            return 1, "", f"cat: {path.name}: No such file or directory"
+        return 0, path.read_text(), ""
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        calls.append(argv)
+        argv = list(argv)
+        if argv == ["ip", "-V"]:
+            return 0, "ip utility, iproute2-6.1.0, libbpf 1.1.2\n", ""
+        if argv == ["ip", "-j", "link", "show", "lo"]:
+            return 0, (host_dir / "root-link.json").read_text(), ""
+        if argv == ["ip", "-j", "netns", "list"]:
+            return 0, (host_dir / "netns.json").read_text(), ""
+        if argv[:2] == ["sh", "-c"]:
+            return 0, f"{NFT}\n{LEGACY}\n/usr/sbin/iptables-save\n", ""
+        if argv[:2] == ["ip", "-n"]:
+            ns_dir = host_dir / "netns" / argv[2]
+            if not ns_dir.is_dir():
+                return 255, "", f'Cannot open network namespace "{argv[2]}": No such file'
+            return read(ns_dir / IP_FILES[tuple(argv[3:])])
+        if argv[:3] == ["ip", "netns", "exec"]:
+            ns_dir = host_dir / "netns" / argv[3]
+            if argv[4:] == ["sh", "-c", SYSCTL_SCRIPT]:
+                lines = (ns_dir / "sysctl.txt").read_text().splitlines()
+                out = [
+                    k.replace(".", "/") + ":" + v for k, _, v in (x.partition(" = ") for x in lines)
+                ]
+                return 0, "\n".join(out) + "\n", ""
+            name = {NFT: "iptables-save.txt", LEGACY: "iptables-legacy-save.txt"}[argv[4]]
+            return read(ns_dir / name)
+        if argv[0] == "ovs-vsctl":
+            table = argv[-1]
+            name = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
+            return read(host_dir / "ovs" / name[table])
+        if argv[0] == "ovs-ofctl":
+            return read(host_dir / "ovs" / f"flows-{argv[-1]}.of13.txt")
+        if argv[0] == "cat":
+            return read(host_dir / "state" / Path(argv[1]).name)
+        raise AssertionError(f"unexpected command {argv}")
+
+    return run
+
+
+@pytest.mark.parametrize("host", LAB29_HOSTS)
+def test_replay_lab_capture(host: str) -> None:
+    host_dir = LAB29 / host
+    calls: list[list[str]] = []
+    options = {"parallel": 3, "namespaces": ["qrouter-*", "snat-*", "fip-*"]}
+    doc = collect_node(replay_runner(host_dir, calls), options)
+    listed = [n["name"] for n in json.loads((host_dir / "netns.json").read_text())]
+    expected = sorted(n for n in listed if not n.startswith("vm"))  # node-12's "VMs" not captured
+    assert [ns["name"] for ns in doc["namespaces"]] == expected
+    assert doc["errors"] == []
+    for ns in doc["namespaces"]:
+        assert ns["status"] == "ok", ns["errors"]
+        assert ns["iptables"]["backend"] == "nft"
+        assert ns["iptables"]["neutron_chains_in"] == ["nft"]
+        assert ns["sysctls"]["net.ipv4.ip_forward"] == "1"
+        assert ns["links"] and ns["addresses"]
+    fip = next(ns for ns in doc["namespaces"] if ns["name"].startswith("fip-"))
+    fg = next(link["ifname"] for link in fip["links"] if link["ifname"].startswith("fg-"))
+    assert fip["sysctls"][f"net.ipv4.conf.{fg}.proxy_arp"] == "1"
+    notrack = fip["iptables"]["tables"]["raw"]["chains"]["neutron-l3-agent-PREROUTING"]["rules"]
+    assert [r["target"] for r in notrack] == ["CT"]
+
+    ovs = doc["ovs"]
+    assert ovs["available"] is True and ovs["errors"] == []
+    assert {b["name"] for b in ovs["bridges"]} == {"br-int", "br-ex", "br-vlan"}
+    for bridge in ovs["bridges"]:
+        assert bridge["flow_protocol"] == "OpenFlow14"
+        assert bridge["flows"]
+    qr = next(p for p in ovs["ports"] if p["name"].startswith("qr-"))
+    assert qr["tag"] == 1
+    assert qr["interfaces"] == [qr["name"]]
+    iface = next(i for i in ovs["interfaces"] if i["name"] == qr["name"])
+    assert iface["type"] == "internal" and isinstance(iface["ofport"], int)
+    assert iface["external_ids"]["iface-status"] == "active"
+
+    state = doc["l3_agent_state"]
+    links = state["fip_linklocal_networks"]
+    assert links["status"] == "ok"
+    assert {"router_id": "b0853bf0-1485-48a3-8d0d-f4f684bca6f8", "cidr": "169.254.127.192/31"} in (
+        links["entries"]
+    )
+    prio = state["fip_priorities"]
+    if (host_dir / "state" / "fip-priorities").exists():
+        assert prio["status"] == "ok"
+        assert all(isinstance(e["priority"], int) for e in prio["entries"])
+        assert any(e["fip"] == "172.30.89.152" for e in prio["entries"])
+    else:
+        assert prio == {"status": "missing", "entries": []}
+    # read-only: nothing but listing/reading commands ran
+    assert not any(word in argv for argv in calls for word in ("add", "del", "set", "-w"))
+
+
+def test_flow_protocol_and_patterns() -> None:
+    assert flow_protocol([]) == "OpenFlow10"
+    assert flow_protocol(["OpenFlow13", "OpenFlow10"]) == "OpenFlow13"
+    assert flow_protocol(["OpenFlow10", "OpenFlow15", "OpenFlow14"]) == "OpenFlow15"
+    names = ["snat-b", "qrouter-a", "fip-c", "qdhcp-d"]
+    assert select_namespaces(names, ["*"]) == sorted(names)
+    assert select_namespaces(names, ["qrouter-*", "fip-?"]) == ["fip-c", "qrouter-a"]
+
+
+def test_no_namespaces_and_legacy_only() -> None:
+    """`ip -j netns list` prints nothing at all when there is no namespace."""
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        if argv == ["ip", "-j", "link", "show", "lo"]:
+            return 0, '[{"ifname": "lo"}]', ""
+        if argv[:2] == ["ovs-vsctl", "--timeout=30"]:
+            return 127, "", "ovs-vsctl: not found"
+        if argv[0] == "cat":
+            return 1, "", "cat: x: Permission denied"
+        return 0, "", ""
+
+    doc = collect_node(run, {})
+    assert doc["namespaces"] == []
+    assert doc["ovs"]["available"] is False and doc["ovs"]["errors"][0]["rc"] == 127
+    assert doc["l3_agent_state"]["fip_priorities"] == {"status": "error", "entries": []}
+    assert len(doc["errors"]) == 2  # both state files unreadable
