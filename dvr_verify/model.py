@@ -127,7 +127,7 @@ class Namespace:
     proxy_neighbours: tuple[Neighbour, ...] = ()
     sysctls: Mapping[str, str] = field(default_factory=dict)
     iptables_backend: str | None = None
-    iptables_tables: frozenset[str] = frozenset()
+    iptables_collected: bool = False
     iptables: tuple[IptRule, ...] = ()
     errors: tuple[str, ...] = ()
 
@@ -345,7 +345,7 @@ def _neighbours(raw: Iterable[Mapping[str, Any]]) -> tuple[Neighbour, ...]:
     return tuple(out)
 
 
-def _iptables(raw: Mapping[str, Any]) -> tuple[str | None, frozenset[str], tuple[IptRule, ...]]:
+def _iptables(raw: Mapping[str, Any]) -> tuple[str | None, bool, tuple[IptRule, ...]]:
     tables = raw.get("tables") or {}
     rules = []
     for table, content in tables.items():
@@ -361,11 +361,11 @@ def _iptables(raw: Mapping[str, Any]) -> tuple[str | None, frozenset[str], tuple
                         negated=frozenset(rule.get("negated") or ()),
                     )
                 )
-    return raw.get("backend"), frozenset(tables), tuple(rules)
+    return raw.get("backend"), bool(raw.get("collected")), tuple(rules)
 
 
 def _namespace(raw: Mapping[str, Any]) -> Namespace:
-    backend, tables, ipt = _iptables(raw.get("iptables") or {})
+    backend, collected, ipt = _iptables(raw.get("iptables") or {})
     return Namespace(
         name=raw["name"],
         status=raw.get("status", "ok"),
@@ -377,7 +377,7 @@ def _namespace(raw: Mapping[str, Any]) -> Namespace:
         proxy_neighbours=_neighbours(raw.get("neighbours_proxy", ())),
         sysctls={str(k): str(v) for k, v in (raw.get("sysctls") or {}).items()},
         iptables_backend=backend,
-        iptables_tables=tables,
+        iptables_collected=collected,
         iptables=ipt,
         errors=tuple(_error_text(e) for e in raw.get("errors", ())),
     )

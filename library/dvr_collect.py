@@ -137,7 +137,8 @@ namespaces:
     status:
       description:
         - V(ok); V(vanished) when the namespace was listed but disappeared while being read;
-          V(error) when something could not be read (see RV(namespaces[].errors)).
+          V(error) when its links, addresses, IPv4 routes or rules, or neighbours could not be
+          read (see RV(namespaces[].errors)); lesser failures are only listed there.
       type: str
       sample: ok
     links:
@@ -178,7 +179,9 @@ namespaces:
       type: dict
       contains:
         collected:
-          description: V(false) when O(collect_iptables=false).
+          description:
+            - V(true) when an iptables-save backend answered; V(false) when none did or
+              O(collect_iptables=false).
           type: bool
         backend:
           description:

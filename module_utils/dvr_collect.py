@@ -161,6 +161,10 @@ def normalise_options(options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
     return opts
 
 
+# Without these a namespace cannot be judged; other failures are listed and judged 'not verified'.
+CORE_PARTS = ("links", "addresses", "routes ipv4", "rules ipv4", "neighbours")
+
+
 def empty_iptables_tables() -> Dict[str, dict]:
     """The four tables, each without chains."""
     return {t: {"chains": {}} for t in IPTABLES_TABLES}
@@ -326,8 +330,9 @@ class _NamespaceCollector:
         except _Vanished:
             rec["status"] = "vanished"
             return rec
-        if rec["errors"]:
-            rec["status"] = "error"
+        core = [e for e in rec["errors"] if e.get("what") in CORE_PARTS]
+        if core:
+            rec["status"] = "error"  # the namespace's shape is unknown: nothing can be checked
         return rec
 
     def _sysctls(self) -> None:
@@ -351,7 +356,6 @@ class _NamespaceCollector:
 
     def _iptables(self) -> None:
         ipt = self.rec["iptables"]
-        ipt["collected"] = True
         candidates = []  # (score, index, backend, tables)
         failures = []
         for index, (backend, binary) in enumerate(self.savers):
@@ -389,6 +393,7 @@ class _NamespaceCollector:
                 ipt["neutron_chains_in"].append(backend)
             score = (neutron, _count_rules(tables), _count_chains(tables))
             candidates.append((score, -index, backend, tables))
+        ipt["collected"] = bool(candidates)  # at least one backend answered
         if candidates:
             best = max(candidates, key=lambda c: (c[0], c[1]))
             if best[0] > (False, 0, 0):

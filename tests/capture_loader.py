@@ -36,8 +36,8 @@ def _iptables(ns_dir: Path) -> dict[str, Any]:
     nft = parse_iptables_save((ns_dir / "iptables-save.txt").read_text())
     legacy = parse_iptables_save((ns_dir / "iptables-legacy-save.txt").read_text())
     if has_neutron_chains(legacy) and not has_neutron_chains(nft):
-        return {"backend": "legacy", "tables": legacy}
-    return {"backend": "nft", "tables": nft}
+        return {"collected": True, "backend": "legacy", "tables": legacy}
+    return {"collected": True, "backend": "nft", "tables": nft}
 
 
 def _namespace(ns_dir: Path) -> dict[str, Any]:

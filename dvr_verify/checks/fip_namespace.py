@@ -195,7 +195,7 @@ def _router_tables(
 
 def _notrack(fin: Findings, ns: Namespace, host: str, subject: str) -> None:
     hint = netns_cmd(ns.name, "iptables-save -t raw")
-    if "raw" not in ns.iptables_tables:
+    if not ns.iptables_collected:
         fin.not_verified(
             "fg.notrack",
             subject,

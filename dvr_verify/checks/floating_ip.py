@@ -135,7 +135,7 @@ def _nat_rules(
     fin: Findings, ns: Namespace, host: str, fip: FloatingIPExpectation, in_dev: str | None
 ) -> None:
     hint = netns_cmd(ns.name, "iptables-save -t nat")
-    if "nat" not in ns.iptables_tables:
+    if not ns.iptables_collected:
         fin.not_verified(
             "fip.dnat",
             fip.subject,

@@ -247,7 +247,7 @@ def _snat_namespace(
     if not router.enable_snat:
         return
     hint = netns_cmd(ns.name, "iptables-save -t nat")
-    if "nat" not in ns.iptables_tables:
+    if not ns.iptables_collected:
         fin.not_verified(
             "snat.rule", subject, "nat table not collected", node=host, namespace=ns.name, hint=hint
         )
