@@ -1,144 +1,83 @@
-"""Turn a raw capture directory (tests/fixtures/neutron-29-lab/<host>/) into a collector doc.
+"""A real capture directory (tests/fixtures/neutron-29-lab/<host>/) as a collector document.
 
 The captures are the real outputs of the very commands `dvr_collect` runs (`ip -j ...`,
-`iptables-save`, `ovs-vsctl --format=json`, `ovs-ofctl dump-flows`), so this only arranges them
-the way the collector returns them, using the collector's own parsers.
+`iptables-save`, `ovs-vsctl --format=json`, `ovs-ofctl dump-flows`, `cat` of the agent's state
+files). `replay_runner` answers each command the collector issues with the captured output, so
+`load_capture` is the collector's own result on that node, not a re-arrangement of it.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from dvr_iptables import has_neutron_chains, parse_iptables_save
-from dvr_ovs_flows import parse_dump_flows
+from dvr_collect import SYSCTL_SCRIPT, collect_node
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LAB29 = FIXTURES / "neutron-29-lab"
 LAB29_HOSTS = ("node-11.example.local", "node-12.example.local")
+# node-12's "VMs" (namespaces vm, vm2) were not captured: they are not Neutron's.
+L3_NAMESPACES = ["qrouter-*", "snat-*", "fip-*"]
+
+NFT, LEGACY = "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-legacy-save"
+
+IP_FILES = {
+    ("-j", "-d", "link", "show"): "link.json",
+    ("-j", "addr", "show"): "addr.json",
+    ("-4", "-j", "route", "show", "table", "all"): "route4-all.json",
+    ("-6", "-j", "route", "show", "table", "all"): "route6-all.json",
+    ("-4", "-j", "rule", "show"): "rule4.json",
+    ("-6", "-j", "rule", "show"): "rule6.json",
+    ("-j", "neigh", "show"): "neigh.json",
+    ("-j", "neigh", "show", "proxy"): "neigh-proxy.json",
+}
 
 
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else []
-
-
-def _sysctls(path: Path) -> dict[str, str]:
-    out = {}
-    for line in path.read_text().splitlines():
-        if " = " in line:
-            key, value = line.split(" = ", 1)
-            out[key.strip()] = value.strip()
-    return out
-
-
-def _iptables(ns_dir: Path) -> dict[str, Any]:
-    nft = parse_iptables_save((ns_dir / "iptables-save.txt").read_text())
-    legacy = parse_iptables_save((ns_dir / "iptables-legacy-save.txt").read_text())
-    if has_neutron_chains(legacy) and not has_neutron_chains(nft):
-        return {"collected": True, "backend": "legacy", "tables": legacy}
-    return {"collected": True, "backend": "nft", "tables": nft}
-
-
-def _namespace(ns_dir: Path) -> dict[str, Any]:
-    return {
-        "name": ns_dir.name,
-        "status": "ok",
-        "links": _json(ns_dir / "link.json"),
-        "addresses": _json(ns_dir / "addr.json"),
-        # route4-all.json is `ip -j route show table all`, which prints both families.
-        "routes": {"4": _json(ns_dir / "route4-all.json"), "6": []},
-        "rules": {"4": _json(ns_dir / "rule4.json"), "6": _json(ns_dir / "rule6.json")},
-        "neighbours": _json(ns_dir / "neigh.json"),
-        "neighbours_proxy": _json(ns_dir / "neigh-proxy.json"),
-        "sysctls": _sysctls(ns_dir / "sysctl.txt"),
-        "iptables": _iptables(ns_dir),
-        "errors": [],
-    }
-
-
-def _ovsdb_rows(path: Path) -> list[dict[str, Any]]:
-    body = json.loads(path.read_text())
-    return [dict(zip(body["headings"], row, strict=True)) for row in body["data"]]
-
-
-def _set(value: Any) -> list[Any]:
-    if isinstance(value, list) and len(value) == 2 and value[0] == "set":
-        return list(value[1])
-    return [value]
-
-
-def _ovs(host_dir: Path) -> dict[str, Any]:
-    ovs_dir = host_dir / "ovs"
-    bridges = []
-    for row in _ovsdb_rows(ovs_dir / "bridges.json"):
-        protocols = sorted(_set(row["protocols"]))
-        flows_file = ovs_dir / f"flows-{row['name']}.of13.txt"
-        bridges.append(
-            {
-                "name": row["name"],
-                "datapath_type": row["datapath_type"],
-                "protocols": protocols,
-                "flow_protocol": "OpenFlow13",
-                "flows": parse_dump_flows(flows_file.read_text()),
-            }
-        )
-    interfaces_by_uuid = {}
-    interfaces = []
-    for row in _ovsdb_rows(ovs_dir / "interfaces.json"):
-        interfaces_by_uuid[row["_uuid"][1]] = row["name"]
-        interfaces.append(
-            {
-                "name": row["name"],
-                "type": row["type"],
-                "external_ids": dict(row["external_ids"][1]),
-                "ofport": row["ofport"],
-                "mac_in_use": row["mac_in_use"] if isinstance(row["mac_in_use"], str) else None,
-            }
-        )
-    ports = []
-    for row in _ovsdb_rows(ovs_dir / "ports.json"):
-        tag = row["tag"] if isinstance(row["tag"], int) else None
-        ifaces = [interfaces_by_uuid.get(u[1], u[1]) for u in _set(row["interfaces"])]
-        ports.append({"name": row["name"], "tag": tag, "interfaces": ifaces})
-    return {
-        "available": True,
-        "bridges": bridges,
-        "ports": ports,
-        "interfaces": interfaces,
-        "errors": [],
-    }
-
-
-def _state(host_dir: Path) -> dict[str, Any]:
-    def read(name: str, keys: tuple[str, str]) -> dict[str, Any]:
-        path = host_dir / "state" / name
+def replay_runner(host_dir: Path, calls: list[list[str]]):
+    def read(path: Path) -> tuple[int, str, str]:
         if not path.exists():
-            return {"status": "missing", "entries": []}
-        entries = []
-        for line in path.read_text().split():
-            first, second = line.split(",", 1)
-            entries.append(
-                {keys[0]: first, keys[1]: int(second) if keys[1] == "priority" else second}
-            )
-        return {"status": "ok", "entries": entries}
+            return 1, "", f"cat: {path.name}: No such file or directory"
+        return 0, path.read_text(), ""
 
-    return {
-        "state_path": "/var/lib/neutron",
-        "fip_linklocal_networks": read("fip-linklocal-networks", ("router_id", "cidr")),
-        "fip_priorities": read("fip-priorities", ("fip", "priority")),
-    }
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        calls.append(argv)
+        argv = list(argv)
+        if argv == ["ip", "-V"]:
+            return 0, "ip utility, iproute2-6.1.0, libbpf 1.1.2\n", ""
+        if argv == ["ip", "-j", "link", "show", "lo"]:
+            return 0, (host_dir / "root-link.json").read_text(), ""
+        if argv == ["ip", "-j", "netns", "list"]:
+            return 0, (host_dir / "netns.json").read_text(), ""
+        if argv[:2] == ["sh", "-c"]:
+            return 0, f"{NFT}\n{LEGACY}\n/usr/sbin/iptables-save\n", ""
+        if argv[:2] == ["ip", "-n"]:
+            ns_dir = host_dir / "netns" / argv[2]
+            if not ns_dir.is_dir():
+                return 255, "", f'Cannot open network namespace "{argv[2]}": No such file'
+            return read(ns_dir / IP_FILES[tuple(argv[3:])])
+        if argv[:3] == ["ip", "netns", "exec"]:
+            ns_dir = host_dir / "netns" / argv[3]
+            if argv[4:] == ["sh", "-c", SYSCTL_SCRIPT]:
+                lines = (ns_dir / "sysctl.txt").read_text().splitlines()
+                out = [
+                    k.replace(".", "/") + ":" + v for k, _, v in (x.partition(" = ") for x in lines)
+                ]
+                return 0, "\n".join(out) + "\n", ""
+            name = {NFT: "iptables-save.txt", LEGACY: "iptables-legacy-save.txt"}[argv[4]]
+            return read(ns_dir / name)
+        if argv[0] == "ovs-vsctl":
+            table = argv[-1]
+            name = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
+            return read(host_dir / "ovs" / name[table])
+        if argv[0] == "ovs-ofctl":
+            return read(host_dir / "ovs" / f"flows-{argv[-1]}.of13.txt")
+        if argv[0] == "cat":
+            return read(host_dir / "state" / Path(argv[1]).name)
+        raise AssertionError(f"unexpected command {argv}")
+
+    return run
 
 
 def load_capture(host_dir: Path) -> dict[str, Any]:
-    """A schema-1 collector document built from one host's capture directory."""
-    namespaces = [_namespace(d) for d in sorted((host_dir / "netns").iterdir()) if d.is_dir()]
-    return {
-        "schema": 1,
-        "hostname": host_dir.name,
-        "iproute2": "",
-        "namespaces": namespaces,
-        "ovs": _ovs(host_dir),
-        "l3_agent_state": _state(host_dir),
-        "errors": [],
-    }
+    """The schema-1 document `collect_node` returns on the captured node."""
+    return collect_node(replay_runner(host_dir, []), {"namespaces": L3_NAMESPACES, "parallel": 1})

@@ -3,76 +3,17 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-from capture_loader import LAB29, LAB29_HOSTS
-from dvr_collect import SYSCTL_SCRIPT, collect_node, flow_protocol, select_namespaces
-
-NFT, LEGACY = "/usr/sbin/iptables-nft-save", "/usr/sbin/iptables-legacy-save"
-
-IP_FILES = {
-    ("-j", "-d", "link", "show"): "link.json",
-    ("-j", "addr", "show"): "addr.json",
-    ("-4", "-j", "route", "show", "table", "all"): "route4-all.json",
-    ("-6", "-j", "route", "show", "table", "all"): "route6-all.json",
-    ("-4", "-j", "rule", "show"): "rule4.json",
-    ("-6", "-j", "rule", "show"): "rule6.json",
-    ("-j", "neigh", "show"): "neigh.json",
-    ("-j", "neigh", "show", "proxy"): "neigh-proxy.json",
-}
-
-
-def replay_runner(host_dir: Path, calls: list[list[str]]):
-    def read(path: Path) -> tuple[int, str, str]:
-        if not path.exists():
-            return 1, "", f"cat: {path.name}: No such file or directory"
-        return 0, path.read_text(), ""
-
-    def run(argv: list[str]) -> tuple[int, str, str]:
-        calls.append(argv)
-        argv = list(argv)
-        if argv == ["ip", "-V"]:
-            return 0, "ip utility, iproute2-6.1.0, libbpf 1.1.2\n", ""
-        if argv == ["ip", "-j", "link", "show", "lo"]:
-            return 0, (host_dir / "root-link.json").read_text(), ""
-        if argv == ["ip", "-j", "netns", "list"]:
-            return 0, (host_dir / "netns.json").read_text(), ""
-        if argv[:2] == ["sh", "-c"]:
-            return 0, f"{NFT}\n{LEGACY}\n/usr/sbin/iptables-save\n", ""
-        if argv[:2] == ["ip", "-n"]:
-            ns_dir = host_dir / "netns" / argv[2]
-            if not ns_dir.is_dir():
-                return 255, "", f'Cannot open network namespace "{argv[2]}": No such file'
-            return read(ns_dir / IP_FILES[tuple(argv[3:])])
-        if argv[:3] == ["ip", "netns", "exec"]:
-            ns_dir = host_dir / "netns" / argv[3]
-            if argv[4:] == ["sh", "-c", SYSCTL_SCRIPT]:
-                lines = (ns_dir / "sysctl.txt").read_text().splitlines()
-                out = [
-                    k.replace(".", "/") + ":" + v for k, _, v in (x.partition(" = ") for x in lines)
-                ]
-                return 0, "\n".join(out) + "\n", ""
-            name = {NFT: "iptables-save.txt", LEGACY: "iptables-legacy-save.txt"}[argv[4]]
-            return read(ns_dir / name)
-        if argv[0] == "ovs-vsctl":
-            table = argv[-1]
-            name = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
-            return read(host_dir / "ovs" / name[table])
-        if argv[0] == "ovs-ofctl":
-            return read(host_dir / "ovs" / f"flows-{argv[-1]}.of13.txt")
-        if argv[0] == "cat":
-            return read(host_dir / "state" / Path(argv[1]).name)
-        raise AssertionError(f"unexpected command {argv}")
-
-    return run
+from capture_loader import L3_NAMESPACES, LAB29, LAB29_HOSTS, replay_runner
+from dvr_collect import collect_node, flow_protocol, select_namespaces
 
 
 @pytest.mark.parametrize("host", LAB29_HOSTS)
 def test_replay_lab_capture(host: str) -> None:
     host_dir = LAB29 / host
     calls: list[list[str]] = []
-    options = {"parallel": 3, "namespaces": ["qrouter-*", "snat-*", "fip-*"]}
+    options = {"parallel": 3, "namespaces": L3_NAMESPACES}
     doc = collect_node(replay_runner(host_dir, calls), options)
     listed = [n["name"] for n in json.loads((host_dir / "netns.json").read_text())]
     expected = sorted(n for n in listed if not n.startswith("vm"))  # node-12's "VMs" not captured
