@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from capture_loader import L3_NAMESPACES, LAB29, LAB29_HOSTS, replay_runner
@@ -87,3 +89,44 @@ def test_no_namespaces_and_legacy_only() -> None:
     assert doc["ovs"]["available"] is False and doc["ovs"]["errors"][0]["rc"] == 127
     assert doc["l3_agent_state"]["fip_priorities"] == {"status": "error", "entries": []}
     assert len(doc["errors"]) == 2  # both state files unreadable
+
+
+def _failing(host_dir: Path, fails: Callable[[list[str]], bool]):
+    replay = replay_runner(host_dir, [])
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        if fails(list(argv)):
+            return 1, "", "Operation not permitted"
+        return replay(argv)
+
+    return run
+
+
+def test_unreadable_sysctls_are_listed_not_fatal() -> None:
+    host_dir = LAB29 / LAB29_HOSTS[1]
+    run = _failing(host_dir, lambda a: a[:3] == ["ip", "netns", "exec"] and a[4:6] == ["sh", "-c"])
+    doc = collect_node(run, {"namespaces": L3_NAMESPACES})
+    for ns in doc["namespaces"]:
+        assert ns["status"] == "ok"
+        assert ns["sysctls"] == {}
+        assert [e["what"] for e in ns["errors"]] == ["sysctls"]
+        assert ns["iptables"]["collected"] is True
+
+
+def test_unreadable_links_make_the_namespace_an_error() -> None:
+    host_dir = LAB29 / LAB29_HOSTS[1]
+    run = _failing(
+        host_dir, lambda a: a[:2] == ["ip", "-n"] and a[3:] == ["-j", "-d", "link", "show"]
+    )
+    doc = collect_node(run, {"namespaces": L3_NAMESPACES})
+    assert {ns["status"] for ns in doc["namespaces"]} == {"error"}
+
+
+def test_no_iptables_backend_answering_is_not_collected() -> None:
+    host_dir = LAB29 / LAB29_HOSTS[1]
+    run = _failing(host_dir, lambda a: a[:3] == ["ip", "netns", "exec"] and "save" in a[4])
+    doc = collect_node(run, {"namespaces": L3_NAMESPACES})
+    for ns in doc["namespaces"]:
+        assert ns["status"] == "ok"
+        assert ns["iptables"]["collected"] is False
+        assert any(e["what"].startswith("iptables") for e in ns["errors"])
