@@ -36,6 +36,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/ansible-lint
+	@for m in library/*.py; do $(BIN)/ansible-doc -M library $$(basename $$m .py) >/dev/null || exit 1; done; echo "ansible-doc: every module documented"
 
 unit: venv
 	$(BIN)/pytest -q tests/unit
