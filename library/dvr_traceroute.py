@@ -1,0 +1,183 @@
+# -*- coding: utf-8 -*-
+# Apache-2.0
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: dvr_traceroute
+short_description: TTL sweep (all TTLs at once) from a host or a VM's network namespace
+description:
+  - Sends one probe per TTL 1..O(max_hops) to every destination of O(destinations), all at
+    once (ICMP echo or UDP to ports 33434 + TTL - 1), and returns one
+    C(dvr_verify.probes.Traceroute) dict per destination.
+  - Hop C(ttl) is the address that answered the probe with that TTL (ICMP time exceeded, or the
+    destination's echo reply or port unreachable), V(null) for a silent hop; the hops end at the
+    first TTL the destination itself answered, else at O(max_hops).
+  - C(source_ip) is the source address the kernel chooses towards the destination (routes and
+    policy rules, read by connecting a UDP socket, which sends nothing); C(vm) is O(vm), as
+    given.
+  - With O(netns) the module runs inside that network namespace (in the lab, a VM's namespace).
+    It calls setns(2) through ctypes in its main thread before scapy is imported and before any
+    other thread exists - the simplest reliable way (no re-executed interpreter, no payload to
+    ship again); scapy reads interfaces and routes over rtnetlink of the new namespace.
+  - Only reads; RV(changed) is always V(false).
+version_added: "0.1.0"
+options:
+  vm:
+    description: The name of the VM (or host) the sweep runs from, copied into each result.
+    type: str
+    required: true
+  destinations:
+    description: IPv4 destinations (at most 16).
+    type: list
+    elements: str
+    required: true
+  max_hops:
+    description: Highest TTL sent (1 to 30).
+    type: int
+    default: 8
+  protocol:
+    description: V(icmp) (echo requests) or V(udp) (to ports 33434 + TTL - 1, like traceroute).
+    type: str
+    choices: [icmp, udp]
+    default: icmp
+  timeout:
+    description: Seconds to wait for answers after the last probe (0.1 to 30).
+    type: float
+    default: 2.0
+  netns:
+    description:
+      - Network namespace to run in, V(<name>) of C(ip netns) or an absolute path such as
+        V(/proc/<pid>/ns/net).
+    type: str
+attributes:
+  check_mode:
+    description: The probe changes nothing; it runs in check mode.
+    support: full
+  diff_mode:
+    description: Nothing changes, so there is no diff.
+    support: none
+  platform:
+    description: Linux hosts.
+    platforms: posix
+notes:
+  - Needs root (raw sockets) and scapy for the interpreter Ansible uses.
+  - Routers rate-limit ICMP errors (Linux - a burst of 6 per peer, then 1 per second); with
+    many destinations through the same routers a hop may stay silent. Keep O(destinations) few.
+  - For Nova VMs (no scapy inside) run the image's C(traceroute -n) over SSH and parse it with
+    C(dvr_verify.probes.parse_traceroute) instead.
+requirements:
+  - scapy >= 2.5.0 (tested with 2.8.0)
+  - Python >= 3.8
+author:
+  - dvr-verify authors
+"""
+
+EXAMPLES = r"""
+- name: Trace from the lab VM's namespace to the external gateway and beyond
+  dvr_traceroute:
+    vm: vm-1
+    netns: vm-lab-1
+    destinations: [172.30.0.1, 172.30.0.10]
+    max_hops: 6
+  register: trace
+"""
+
+RETURN = r"""
+changed:
+  description: Always V(false).
+  returned: always
+  type: bool
+  sample: false
+traceroutes:
+  description: One C(Traceroute) dict per destination, in the order of O(destinations).
+  returned: success
+  type: list
+  elements: dict
+  contains:
+    vm:
+      description: O(vm).
+      type: str
+      sample: vm-1
+    source_ip:
+      description: The source address the kernel chooses towards the destination.
+      type: str
+      sample: 10.0.111.251
+    destination:
+      description: The destination.
+      type: str
+      sample: 172.30.0.1
+    hops:
+      description: C({"ttl", "address"}) per TTL from 1; C(address) V(null) for a silent hop.
+      type: list
+      elements: dict
+      sample: [{"ttl": 1, "address": "10.0.111.1"}, {"ttl": 2, "address": "169.254.127.193"},
+               {"ttl": 3, "address": "172.30.0.1"}]
+scapy_version:
+  description: The scapy version used.
+  returned: success
+  type: str
+  sample: 2.8.0
+elapsed:
+  description: Seconds the sweep took.
+  returned: success
+  type: float
+  sample: 0.05
+"""
+
+import time  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible.module_utils.dvr_probe_common import (  # noqa: E402
+    LIMITS,
+    ProbeError,
+    bounded,
+    enter_netns,
+    ipv4_list,
+    load_scapy,
+    traceroute,
+)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            vm=dict(type="str", required=True),
+            destinations=dict(type="list", elements="str", required=True),
+            max_hops=dict(type="int", default=8),
+            protocol=dict(type="str", choices=["icmp", "udp"], default="icmp"),
+            timeout=dict(type="float", default=2.0),
+            netns=dict(type="str"),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        bounded("max_hops", p["max_hops"], 1, LIMITS["trace_max_hops"])
+        bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
+        destinations = ipv4_list("destinations", p["destinations"], LIMITS["trace_destinations"])
+        enter_netns(p["netns"])
+        scapy = load_scapy()
+        start = time.monotonic()
+        traces = traceroute(
+            p["vm"],
+            destinations,
+            max_hops=p["max_hops"],
+            protocol=p["protocol"],
+            timeout=p["timeout"],
+        )
+    except ProbeError as exc:
+        module.fail_json(msg=str(exc))
+    except (OSError, ValueError) as exc:
+        module.fail_json(msg="traceroute failed: %s (needs root)" % exc)
+    module.exit_json(
+        changed=False,
+        traceroutes=traces,
+        scapy_version=scapy.version,
+        elapsed=round(time.monotonic() - start, 3),
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,552 @@
+# -*- coding: utf-8 -*-
+# Apache-2.0
+"""Shared code of the scapy probe modules (dvr_arp_probe, dvr_reach_probe, dvr_capture,
+dvr_traceroute).
+
+Runs on the probe host (Python 3.8+, root). scapy is imported lazily by `load_scapy()`, after
+`enter_netns()` has moved the process into the requested network namespace (scapy reads the
+interfaces and routes of the namespace it is imported in). Every probe is bounded: the callers
+validate counts and times with `bounded()` against the maxima below.
+
+The functions return plain dicts in exactly the shapes of `dvr_verify.probes` `as_dict()`:
+ArpProbe, Reachability, CapturedFrame and Traceroute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ipaddress
+import os
+import random
+import select
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+CLONE_NEWNET = 0x40000000
+NETNS_DIR = "/run/netns"
+
+# Hard maxima of the module options (defaults are in the modules' argument specs).
+LIMITS = {
+    "arp_targets": 1024,
+    "arp_count": 10,
+    "reach_targets": 256,
+    "reach_count": 20,
+    "tcp_count": 5,
+    "capture_count": 10000,
+    "capture_timeout": 600.0,
+    "trace_destinations": 16,
+    "trace_max_hops": 30,
+    "timeout": 30.0,
+    "df_size_min": 68,
+    "df_size_max": 9216,
+    "tcp_workers": 32,
+}
+
+ECHO_PAYLOAD = 56  # bytes after the ICMP header, as ping sends
+RCVBUF = 4 * 1024 * 1024
+
+
+class ProbeError(Exception):
+    """A probe could not run (bad interface, address not configured, ...): fail_json."""
+
+
+class ScapyMissing(ProbeError):
+    """scapy cannot be imported by this interpreter."""
+
+
+def scapy_missing_msg(detail=""):
+    msg = (
+        "scapy is not installed for %s: run the probe prepare step / pip install scapy"
+        % sys.executable
+    )
+    return msg + (" (%s)" % detail if detail else "")
+
+
+# --- options --------------------------------------------------------------------------------
+
+
+def bounded(name, value, minimum, maximum):
+    """`value` if minimum <= value <= maximum, else ProbeError naming the option and range."""
+    if value is None:
+        return value
+    if value < minimum or value > maximum:
+        raise ProbeError("%s=%s is out of range [%s, %s]" % (name, value, minimum, maximum))
+    return value
+
+
+def ipv4_list(name, values, maximum):
+    """Validated, de-duplicated (order kept) IPv4 address strings; at least one."""
+    if values and len(values) == 1 and values[0].strip().startswith("["):
+        import json
+
+        values = [str(item) for item in json.loads(values[0])]
+    out = []
+    for value in values or []:
+        try:
+            address = str(ipaddress.IPv4Address(str(value).strip()))
+        except ValueError:
+            raise ProbeError("%s: %r is not an IPv4 address" % (name, value)) from None
+        if address not in out:
+            out.append(address)
+    if not out:
+        raise ProbeError("%s: at least one IPv4 address is required" % name)
+    if len(out) > maximum:
+        raise ProbeError("%s: %d addresses, at most %d allowed" % (name, len(out), maximum))
+    return out
+
+
+# --- namespace and scapy --------------------------------------------------------------------
+
+
+def enter_netns(name):
+    """Move this process (its main thread, before any other thread exists) into netns `name`.
+
+    `name` is a namespace of `ip netns` (/run/netns/<name>) or an absolute path to a netns file
+    (/proc/<pid>/ns/net). Uses setns(2) through ctypes, like `ip netns exec` but without
+    re-executing the module; only the network namespace changes (scapy reads interfaces and
+    routes over rtnetlink, so /sys need not be remounted). Must run before `load_scapy()`.
+    """
+    if not name:
+        return
+    path = name if name.startswith("/") else os.path.join(NETNS_DIR, name)
+    if threading.active_count() != 1:
+        raise ProbeError("cannot enter netns %s: other threads are running" % name)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as exc:
+        raise ProbeError("network namespace %s: %s" % (name, exc.strerror)) from None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            err = ctypes.get_errno()
+            raise ProbeError("setns(%s): %s" % (path, os.strerror(err)))
+        if os.fstat(fd).st_ino != os.stat("/proc/thread-self/ns/net").st_ino:
+            raise ProbeError("setns(%s) did not change the network namespace" % path)
+    finally:
+        os.close(fd)
+
+
+class Scapy(object):
+    """The scapy names the probes use, imported once."""
+
+    def __init__(self):
+        import logging
+
+        logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+        logging.getLogger("scapy.loading").setLevel(logging.ERROR)
+        try:
+            from scapy.config import conf
+            from scapy.layers.inet import ICMP, IP, TCP, UDP, ICMPerror, IPerror, UDPerror
+            from scapy.layers.l2 import ARP, Ether
+            from scapy.packet import Raw
+            from scapy.sendrecv import sniff
+            from scapy.supersocket import L3RawSocket
+        except ImportError as exc:
+            raise ScapyMissing(scapy_missing_msg(str(exc))) from None
+        import scapy
+
+        self.version = getattr(scapy, "__version__", "unknown")
+        conf.verb = 0
+        self.conf = conf
+        self.ARP, self.Ether = ARP, Ether
+        self.IP, self.ICMP, self.TCP, self.UDP = IP, ICMP, TCP, UDP
+        self.IPerror, self.ICMPerror, self.UDPerror = IPerror, ICMPerror, UDPerror
+        self.Raw, self.sniff, self.L3RawSocket = Raw, sniff, L3RawSocket
+
+
+_SCAPY = []
+
+
+def load_scapy():
+    """The imported scapy names (ScapyMissing when scapy is not importable)."""
+    if not _SCAPY:
+        _SCAPY.append(Scapy())
+    return _SCAPY[0]
+
+
+def interface(s, name):
+    """(mac, [IPv4 addresses]) of interface `name` in the current namespace."""
+    s.conf.ifaces.reload()
+    try:
+        dev = s.conf.ifaces.dev_from_name(name)
+    except ValueError:
+        raise ProbeError(
+            "interface %s does not exist (have: %s)"
+            % (name, ", ".join(sorted(i.name for i in s.conf.ifaces.values())))
+        ) from None
+    return (dev.mac or "").lower(), list(dev.ips.get(4, []))
+
+
+def connected_source(s, iface, addresses, target):
+    """The address of `iface` whose connected route holds `target`, else the first one
+    (`s.conf.route` as last read: call `s.conf.route.resync()` once before)."""
+    target_int = int(ipaddress.IPv4Address(target))
+    best = None
+    for route in s.conf.route.routes:
+        net, mask, gw, dev, src = route[:5]
+        if dev != iface or gw != "0.0.0.0" or src not in addresses:
+            continue
+        if target_int & mask == net & mask and (best is None or mask > best[0]):
+            best = (mask, src)
+    return best[1] if best else addresses[0]
+
+
+def _open_filtered(s, factory, bpf, **kwargs):
+    """A scapy socket with BPF `bpf` attached, or without a filter when it cannot be compiled
+    (no libpcap): the callers filter in Python as well."""
+    try:
+        return factory(filter=bpf, **kwargs)
+    except Exception:  # scapy raises Scapy_Exception / ImportError / OSError here
+        return factory(**kwargs)
+
+
+def _grow_rcvbuf(sock):
+    for attr in ("ins",):
+        raw = getattr(sock, attr, None)
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+
+
+def _receive(sock, deadline, handle, done=None):
+    """Feed every packet read from `sock` until `deadline` (monotonic) to `handle`."""
+    while True:
+        if done is not None and done():
+            return
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        ready, _, _ = select.select([sock.ins], [], [], remaining)
+        if not ready:
+            return
+        try:
+            pkt = sock.recv()
+        except OSError:
+            continue
+        if pkt is not None:
+            handle(pkt)
+
+
+# --- ARP ------------------------------------------------------------------------------------
+
+
+def arp_probe(iface, targets, source_ip=None, count=2, timeout=2.0, interval=0.2):
+    """Who-has every target from `iface`, all in one window; returns ArpProbe dicts.
+
+    The sender address is `source_ip` (must be configured on `iface`) or, per target, the
+    interface address whose connected subnet holds the target (else its first address). All
+    requests (`count` rounds of every target, `interval` seconds between rounds) go out on one
+    packet socket opened before the first request; every ARP reply addressed to a sender address
+    that arrives until `timeout` seconds after the last request is kept (several MACs answering
+    for one target are all reported, duplicates included, in arrival order).
+    """
+    s = load_scapy()
+    mac, addresses = interface(s, iface)
+    if not addresses:
+        raise ProbeError("interface %s has no IPv4 address to send ARP requests from" % iface)
+    if source_ip is not None:
+        source_ip = str(ipaddress.IPv4Address(source_ip))
+        if source_ip not in addresses:
+            raise ProbeError(
+                "source_ip %s is not configured on %s (it has %s): a spoofed sender would "
+                "poison neighbour caches" % (source_ip, iface, ", ".join(addresses))
+            )
+    s.conf.route.resync()
+    senders = dict((t, source_ip or connected_source(s, iface, addresses, t)) for t in targets)
+    requests = [
+        bytes(
+            s.Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
+            / s.ARP(op=1, hwsrc=mac, psrc=senders[t], hwdst="00:00:00:00:00:00", pdst=t)
+        )
+        for t in targets
+    ]
+    replies = dict((t, []) for t in targets)
+
+    def handle(pkt):
+        if s.ARP not in pkt:
+            return
+        arp = pkt[s.ARP]
+        if arp.op != 2 or arp.psrc not in replies or arp.pdst != senders[arp.psrc]:
+            return
+        replies[arp.psrc].append(
+            {"target": arp.psrc, "mac": str(arp.hwsrc).lower(), "sender_ip": arp.psrc}
+        )
+
+    sock = _open_filtered(s, s.conf.L2socket, "arp", iface=iface, promisc=False)
+    try:
+        _grow_rcvbuf(sock)
+        for rnd in range(count):
+            if rnd and interval:
+                _receive(sock, time.monotonic() + interval, handle)
+            for request in requests:
+                sock.outs.send(request)
+        _receive(sock, time.monotonic() + timeout, handle)
+    finally:
+        sock.close()
+    return [
+        {
+            "target": t,
+            "interface": iface,
+            "sender_ip": senders[t],
+            "replies": replies[t],
+            "sent": count,
+        }
+        for t in targets
+    ]
+
+
+# --- reachability ---------------------------------------------------------------------------
+
+
+def _tcp_connect(target, port, timeout):
+    """True when a TCP connection to target:port is established within `timeout`."""
+    try:
+        conn = socket.create_connection((target, port), timeout=timeout)
+    except (OSError, socket.timeout):
+        return False
+    conn.close()
+    return True
+
+
+def reach_probe(
+    targets, count=3, timeout=2.0, tcp_port=None, tcp_count=1, tcp_timeout=3.0, df_size=None
+):
+    """ICMP echo (`count` per target), optional TCP connect to `tcp_port` (`tcp_count` per
+    target) and optional don't-fragment echo of `df_size` bytes (IP total length, `count` per
+    target), for all targets at once; returns Reachability dicts (icmp, then tcp, then icmp_df
+    per target).
+
+    ICMP goes out through a raw IP socket (the kernel routes and resolves the next hop, as for
+    `ping`); replies are matched by (address, id, sequence) until `timeout` seconds after the
+    last request; an error such as "fragmentation needed" is not an answer. `ttl` is that of the
+    first echo reply. TCP uses the kernel's connect() (SYN, SYN-ACK, ACK, then close): a
+    completed handshake is an answer; the TTL of a TCP answer is not observable (null).
+    """
+    s = load_scapy()
+    ident = random.randint(0x1000, 0xEFFF)
+    probes = []  # (target, kind, packet)
+    for t in targets:
+        for seq in range(count):
+            pkt = s.IP(dst=t) / s.ICMP(type=8, id=ident, seq=seq) / s.Raw(b"\x00" * ECHO_PAYLOAD)
+            probes.append((t, "icmp", seq, pkt))
+        if df_size:
+            for seq in range(count):
+                pkt = (
+                    s.IP(dst=t, flags="DF")
+                    / s.ICMP(type=8, id=ident, seq=0x8000 + seq)
+                    / s.Raw(b"\x00" * (df_size - 28))
+                )
+                probes.append((t, "icmp_df", 0x8000 + seq, pkt))
+    answers = {}  # (target, seq) -> (time, ttl)
+
+    def handle(pkt):
+        if s.ICMP not in pkt or s.IP not in pkt:
+            return
+        icmp = pkt[s.ICMP]
+        if icmp.type != 0 or icmp.id != ident:
+            return
+        key = (pkt[s.IP].src, icmp.seq)
+        if key not in answers:
+            answers[key] = (time.monotonic(), pkt[s.IP].ttl)
+
+    tcp_results = {}
+    pool = None
+    if tcp_port:
+        pool = ThreadPoolExecutor(max_workers=min(LIMITS["tcp_workers"], len(targets)))
+        for t in targets:
+            tcp_results[t] = [
+                pool.submit(_tcp_connect, t, tcp_port, tcp_timeout) for _ in range(tcp_count)
+            ]
+    send_errors = {}
+    if probes:
+        sock = _open_filtered(s, s.L3RawSocket, "icmp")
+        try:
+            _grow_rcvbuf(sock)
+            for t, _kind, seq, pkt in probes:
+                try:
+                    sock.send(pkt)
+                except OSError as exc:
+                    send_errors.setdefault(t, []).append("seq %d: %s" % (seq, exc.strerror))
+            expected = len(probes)
+            _receive(
+                sock, time.monotonic() + timeout, handle, done=lambda: len(answers) >= expected
+            )
+        finally:
+            sock.close()
+    results = []
+    for t in targets:
+        for kind, seqs in (
+            ("icmp", range(count)),
+            ("icmp_df", range(0x8000, 0x8000 + count) if df_size else None),
+        ):
+            if seqs is None or (kind == "icmp" and count == 0):
+                continue
+            got = sorted(answers[(t, seq)] for seq in seqs if (t, seq) in answers)
+            results.append(
+                {
+                    "target": t,
+                    "kind": kind,
+                    "port": None,
+                    "sent": len(seqs),
+                    "received": len(got),
+                    "ttl": got[0][1] if got else None,
+                }
+            )
+        if tcp_port:
+            ok = sum(1 for future in tcp_results[t] if future.result())
+            results.append(
+                {
+                    "target": t,
+                    "kind": "tcp",
+                    "port": tcp_port,
+                    "sent": tcp_count,
+                    "received": ok,
+                    "ttl": None,
+                }
+            )
+    if pool is not None:
+        pool.shutdown(wait=True)
+    order = {"icmp": 0, "tcp": 1, "icmp_df": 2}
+    results.sort(key=lambda r: (targets.index(r["target"]), order[r["kind"]]))
+    return results, send_errors
+
+
+# --- capture --------------------------------------------------------------------------------
+
+PROTOCOLS = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 47: "gre", 50: "esp", 112: "vrrp"}
+
+
+def frame_dict(s, pkt):
+    """A CapturedFrame dict for an Ethernet/IPv4 frame, else None."""
+    if s.Ether not in pkt or s.IP not in pkt:
+        return None
+    ip = pkt[s.IP]
+    return {
+        "src_mac": str(pkt[s.Ether].src).lower(),
+        "dst_mac": str(pkt[s.Ether].dst).lower(),
+        "src_ip": ip.src,
+        "dst_ip": ip.dst,
+        "protocol": PROTOCOLS.get(ip.proto, "ip-%d" % ip.proto),
+    }
+
+
+def capture(iface, bpf="ip", timeout=10.0, count=500, ready_file=None, promisc=False):
+    """Sniff on `iface` with BPF `bpf` for at most `timeout` seconds or `count` frames
+    (promiscuous only if `promisc`).
+
+    Returns (frames as CapturedFrame dicts for the IPv4 frames, number of frames seen, whether
+    `count` stopped it). `ready_file` is written once the socket is listening.
+    """
+    s = load_scapy()
+    interface(s, iface)
+    try:
+        sock = s.conf.L2listen(iface=iface, filter=bpf or None, promisc=promisc)
+    except Exception as exc:  # Scapy_Exception, ImportError (no libpcap), OSError
+        raise ProbeError("cannot capture on %s with filter %r: %s" % (iface, bpf, exc)) from None
+    try:
+        _grow_rcvbuf(sock)
+        if ready_file:
+            with open(ready_file, "w") as handle:
+                handle.write("%d\n" % os.getpid())
+        packets = s.sniff(opened_socket=sock, timeout=timeout, count=count, store=True)
+    finally:
+        sock.close()
+    frames = [f for f in (frame_dict(s, p) for p in packets) if f is not None]
+    return frames, len(packets), len(packets) >= count
+
+
+# --- traceroute -----------------------------------------------------------------------------
+
+UDP_BASE_PORT = 33434
+
+
+def source_for(destination):
+    """The source address the kernel chooses towards `destination` (routes and policy rules),
+    None if unroutable. Connecting a UDP socket sends nothing."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.connect((destination, 33434))
+        src = sock.getsockname()[0]
+    except OSError:
+        return None
+    finally:
+        sock.close()
+    return None if src == "0.0.0.0" else src
+
+
+def traceroute(vm, destinations, max_hops=8, protocol="icmp", timeout=2.0):
+    """TTL sweep 1..max_hops to every destination, all probes sent at once; Traceroute dicts.
+
+    Hop `ttl` is the address that answered the probe with that TTL (ICMP time exceeded, or the
+    destination's echo reply / port unreachable), None when nothing did; the list ends at the
+    first TTL the destination itself answered (else at max_hops). Probes go through a raw IP
+    socket; replies are collected until `timeout` seconds after the last probe.
+    """
+    s = load_scapy()
+    ident = random.randint(0x1000, 0xEFFF)
+    sources = {}
+    for d in destinations:
+        src = source_for(d)
+        if src is None:
+            raise ProbeError("no route to %s (no source address)" % d)
+        sources[d] = src
+    probes = []  # key -> (destination, ttl)
+    keys = {}
+    for di, d in enumerate(destinations):
+        for ttl in range(1, max_hops + 1):
+            if protocol == "udp":
+                sport = (ident + di) & 0xFFFF
+                dport = UDP_BASE_PORT + ttl - 1
+                pkt = s.IP(dst=d, ttl=ttl) / s.UDP(sport=sport, dport=dport) / s.Raw(b"\x00" * 32)
+                key = (d, sport, dport)
+            else:
+                seq = di * 256 + ttl
+                pkt = s.IP(dst=d, ttl=ttl) / s.ICMP(type=8, id=ident, seq=seq) / s.Raw(b"\x00" * 32)
+                key = (d, ident, seq)
+            keys[key] = (d, ttl)
+            probes.append(pkt)
+    hops = {}  # (destination, ttl) -> (address, reached)
+
+    def handle(pkt):
+        if s.IP not in pkt or s.ICMP not in pkt:
+            return
+        ip, icmp = pkt[s.IP], pkt[s.ICMP]
+        if icmp.type == 0 and protocol == "icmp":
+            key = (ip.src, icmp.id, icmp.seq)
+        elif icmp.type in (3, 11) and s.IPerror in pkt:
+            inner = pkt[s.IPerror]
+            if protocol == "udp" and s.UDPerror in pkt:
+                key = (inner.dst, pkt[s.UDPerror].sport, pkt[s.UDPerror].dport)
+            elif protocol == "icmp" and s.ICMPerror in pkt:
+                key = (inner.dst, pkt[s.ICMPerror].id, pkt[s.ICMPerror].seq)
+            else:
+                return
+        else:
+            return
+        where = keys.get(key)
+        if where is not None and where not in hops:
+            hops[where] = (ip.src, ip.src == where[0])
+
+    sock = _open_filtered(s, s.L3RawSocket, "icmp")
+    try:
+        _grow_rcvbuf(sock)
+        for pkt in probes:
+            with contextlib.suppress(OSError):
+                sock.send(pkt)
+        _receive(sock, time.monotonic() + timeout, handle, done=lambda: len(hops) >= len(probes))
+    finally:
+        sock.close()
+    results = []
+    for d in destinations:
+        out = []
+        for ttl in range(1, max_hops + 1):
+            address, reached = hops.get((d, ttl), (None, False))
+            out.append({"ttl": ttl, "address": address})
+            if reached:
+                break
+        results.append({"vm": vm, "source_ip": sources[d], "destination": d, "hops": out})
+    return results
