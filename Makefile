@@ -27,10 +27,11 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 venv: $(STAMP)
 
 # Debian packages the collector tests and the lab use (root).
+SYSTEM_PACKAGES := iproute2 iptables conntrack ethtool openvswitch-switch libpcap0.8
+
 system-deps:
-	@missing=""; for c in ip:iproute2 iptables-save:iptables conntrack:conntrack ethtool:ethtool ovs-vsctl:openvswitch-switch; do \
-	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; done; \
-	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
 lint: venv
 	$(BIN)/ruff check .
@@ -53,6 +54,7 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
 # ---- lab: the local Neutron DVR cloud (roles/lab_*, lab/, tests/lab; root) ------------------------
+.PHONY: lab-test lab-bench
 LAB_TOPOLOGY ?= default
 LAB_PLAYBOOK := ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False $(BIN)/ansible-playbook
 
@@ -64,4 +66,10 @@ lab-down: venv
 
 lab-status: venv
 	$(LAB_PLAYBOOK) playbooks/lab_status.yml
+
+# Up, the end-to-end lab tests, down, then a check that nothing of the lab is left.
+lab-test: venv
+	$(MAKE) lab-up
+	rc=0; $(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab || rc=$$?; \
+	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py && exit $$rc
 # ---- end of lab ------------------------------------------------------------------------------------
