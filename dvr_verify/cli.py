@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from dvr_verify import provision as prov
+from dvr_verify.assemble import assemble
 from dvr_verify.checks import run_node_checks
 from dvr_verify.checks.dataplane import check_dataplane
 from dvr_verify.expect import (
@@ -85,16 +87,71 @@ def cmd_check(args: argparse.Namespace) -> int:
     nodes = load_nodes(Path(args.nodes))
     findings = run_node_checks(exp, nodes)
     probes = None
+    resources: dict[str, Any] = {}
+    if args.resources:
+        resources = json.loads(Path(args.resources).read_text())
     if args.probes:
         probes = ProbeResults.from_dict(json.loads(Path(args.probes).read_text()))
+    elif args.probe_dir:
+        router = exp.routers.get(resources.get("router_id", ""))
+        gw = router.gateway_port.ips()[0] if router and router.gateway_port else None
+        probes = assemble(Path(args.probe_dir), resources, str(gw) if gw else None)
+    if probes is not None:
         findings += check_dataplane(exp, probes, nodes)
-    rows = fip_rows(exp, nodes, findings, probes)
+    vm_names = {vm["port_id"]: vm["name"] for vm in resources.get("vms", ())}
+    rows = fip_rows(exp, nodes, findings, probes, vm_names)
     print(render_text(findings, rows))
     if args.out:
         meta = {"nodes": sorted(nodes), "fips": [str(f.address) for f in exp.fips]}
+        if probes is not None:
+            (Path(args.out) / "probes.json").write_text(json.dumps(probes.as_dict(), indent=1))
         for kind, path in write_run(Path(args.out), findings, rows, meta).items():
             print(f"{kind}: {path}")
     return exit_code(findings)
+
+
+def cmd_preflight(args: argparse.Namespace) -> int:
+    result = prov.preflight(connect(args.cloud), args.host or [], args.external_network)
+    print(json.dumps(result))
+    return 0
+
+
+def _planned(spec: str) -> prov.PlannedVM:
+    name, _, rest = spec.partition("=")
+    host, _, flag = rest.partition(":")
+    if not name or not host or flag not in ("", "nofip"):
+        raise UsageError(f"--vm {spec!r}: use NAME=HOST or NAME=HOST:nofip")
+    return prov.PlannedVM(name=name, host=host, with_fip=flag != "nofip")
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    conn = connect(args.cloud)
+    vms = [_planned(v) for v in args.vm]
+    try:
+        done = prov.provision(conn, args.run_id, vms, args.external_network_id, args.cidr)
+    except Exception:
+        prov.cleanup(conn, prov.run_tag(args.run_id))
+        raise
+    print(json.dumps(done.as_dict()))
+    return 0
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    data = json.loads(Path(args.resources).read_text())
+    done = prov.Provisioned(
+        run_id=data["run_id"],
+        tag=data["tag"],
+        vms=[prov.ProvisionedVM(**vm) for vm in data["vms"]],
+    )
+    prov.wait_active(connect(args.cloud), done, timeout=args.timeout)
+    print(f"{len(done.vms)} ports and their floating IPs are ACTIVE")
+    return 0
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    deleted = prov.cleanup(connect(args.cloud), args.tag)
+    print("\n".join(deleted) or f"nothing tagged {args.tag}")
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -108,10 +165,33 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--api", help="saved snapshot directory")
     check.add_argument("--cloud", help="clouds.yaml entry (admin), instead of --api")
     check.add_argument("--nodes", required=True, help="directory of <neutron host>.json")
-    check.add_argument("--probes", help="probe results JSON")
+    check.add_argument("--probes", help="probe results JSON (ProbeResults)")
+    check.add_argument("--probe-dir", help="probe module outputs of a run (see assemble.py)")
+    check.add_argument("--resources", help="the run's provision output (names VMs in reports)")
     check.add_argument("--fip", action="append", help="only this floating IP (id or address)")
     check.add_argument("--out", help="write summary.txt, report.json, junit.xml here")
     check.set_defaults(func=cmd_check)
+    pre = sub.add_parser("preflight", help="can this cloud run a DVR verification?")
+    pre.add_argument("--cloud", required=True)
+    pre.add_argument("--host", action="append", help="Neutron host the run will use")
+    pre.add_argument("--external-network", help="name or id (default: the only external one)")
+    pre.set_defaults(func=cmd_preflight)
+    make = sub.add_parser("provision", help="create a run's router, network, ports, FIPs")
+    make.add_argument("--cloud", required=True)
+    make.add_argument("--run-id", required=True)
+    make.add_argument("--external-network-id", required=True)
+    make.add_argument("--vm", action="append", required=True, help="NAME=HOST[:nofip]")
+    make.add_argument("--cidr", default=prov.DEFAULT_CIDR)
+    make.set_defaults(func=cmd_provision)
+    wait = sub.add_parser("wait", help="wait until a run's ports and FIPs are ACTIVE")
+    wait.add_argument("--cloud", required=True)
+    wait.add_argument("--resources", required=True)
+    wait.add_argument("--timeout", type=float, default=90.0)
+    wait.set_defaults(func=cmd_wait)
+    clean = sub.add_parser("cleanup", help="delete resources by tag")
+    clean.add_argument("--cloud", required=True)
+    clean.add_argument("--tag", default=prov.TAG, help="a run's tag, or all runs' (default)")
+    clean.set_defaults(func=cmd_cleanup)
     return top
 
 
@@ -119,8 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ExpectationError, OSError) as exc:
+    except (UsageError, ExpectationError, prov.PreflightError, OSError) as exc:
         print(f"dvr-verify: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # an API error: one line, not a traceback
+        if not type(exc).__module__.startswith(("openstack", "keystoneauth1")):
+            raise
+        print(f"dvr-verify: {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,60 @@
+"""Probe module outputs of one run -> ProbeResults, attributing captured frames to the run's VMs.
+
+Files in the probe directory (each the JSON a probe module returned; all optional):
+`arp.json` (dvr_arp_probe), `reach.json` (dvr_reach_probe), `capture.json` (dvr_capture while
+every VM pinged the probe host), `traceroute-<vm>.json` (dvr_traceroute inside each VM).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from dvr_verify.probes import (
+    ArpProbe,
+    CapturedFrame,
+    EgressCapture,
+    ProbeResults,
+    Reachability,
+    Traceroute,
+)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def egress_per_vm(
+    resources: Mapping[str, Any], frames: tuple[CapturedFrame, ...], gateway_ip: str | None
+) -> tuple[EgressCapture, ...]:
+    """A VM with a FIP owns the frames from its FIP; one without owns those from the router
+    gateway IP; frames from a fixed IP (not translated at all) belong to that VM."""
+    out = []
+    gateway = ipaddress.ip_address(gateway_ip) if gateway_ip else None
+    for vm in resources.get("vms", ()):
+        fixed = ipaddress.ip_address(vm["ip"])
+        fip = ipaddress.ip_address(vm["fip"]) if vm.get("fip") else None
+        sources = {fixed, fip if fip is not None else gateway}
+        mine = tuple(f for f in frames if f.src_ip in sources)
+        out.append(EgressCapture(vm=vm["name"], fixed_ip=fixed, fip=fip, frames=mine))
+    return tuple(out)
+
+
+def assemble(probe_dir: Path, resources: Mapping[str, Any], gateway_ip: str | None) -> ProbeResults:
+    arp = tuple(ArpProbe.from_dict(p) for p in _read(probe_dir / "arp.json").get("arp", ()))
+    reach = tuple(
+        Reachability.from_dict(r) for r in _read(probe_dir / "reach.json").get("reachability", ())
+    )
+    frames = tuple(
+        CapturedFrame.from_dict(f) for f in _read(probe_dir / "capture.json").get("frames", ())
+    )
+    traces = tuple(
+        Traceroute.from_dict(t)
+        for path in sorted(probe_dir.glob("traceroute-*.json"))
+        for t in _read(path).get("traceroutes", ())
+    )
+    egress = egress_per_vm(resources, frames, gateway_ip) if frames else ()
+    return ProbeResults(arp=arp, egress=egress, reachability=reach, traceroutes=traces)
