@@ -83,7 +83,8 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    exp = build_expectations(snapshot_from(args), fip_filter=args.fip or None)
+    fips = [f for value in args.fip or () for f in value.split(",") if f]
+    exp = build_expectations(snapshot_from(args), fip_filter=fips or None)
     nodes = load_nodes(Path(args.nodes))
     findings = run_node_checks(exp, nodes)
     probes = None
@@ -168,7 +169,7 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--probes", help="probe results JSON (ProbeResults)")
     check.add_argument("--probe-dir", help="probe module outputs of a run (see assemble.py)")
     check.add_argument("--resources", help="the run's provision output (names VMs in reports)")
-    check.add_argument("--fip", action="append", help="only this floating IP (id or address)")
+    check.add_argument("--fip", action="append", help="only these floating IPs (ids or addresses, comma-separated)")
     check.add_argument("--out", help="write summary.txt, report.json, junit.xml here")
     check.set_defaults(func=cmd_check)
     pre = sub.add_parser("preflight", help="can this cloud run a DVR verification?")
