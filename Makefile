@@ -54,12 +54,14 @@ clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
 
 # ---- lab: the local Neutron DVR cloud (roles/lab_*, lab/, tests/lab; root) ------------------------
-.PHONY: lab-test lab-bench
+.PHONY: lab-test lab-bench lab-recapture
 LAB_TOPOLOGY ?= default
+# Tenant networks: vlan (physnet1) or vxlan (br-tun).
+LAB_TENANT_TYPE ?= vlan
 LAB_PLAYBOOK := ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False $(BIN)/ansible-playbook
 
 lab-up: venv
-	$(LAB_PLAYBOOK) playbooks/lab_up.yml -e lab_up_topology=$(LAB_TOPOLOGY)
+	$(LAB_PLAYBOOK) playbooks/lab_up.yml -e lab_up_topology=$(LAB_TOPOLOGY) -e lab_up_tenant_network_type=$(LAB_TENANT_TYPE)
 
 lab-down: venv
 	$(LAB_PLAYBOOK) playbooks/lab_down.yml
@@ -69,7 +71,15 @@ lab-status: venv
 
 # Up, the end-to-end lab tests, down, then a check that nothing of the lab is left.
 lab-test: venv
-	$(MAKE) lab-up
-	rc=0; $(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab || rc=$$?; \
+	rc=0; $(MAKE) lab-up && $(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab || rc=$$?; \
 	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py && exit $$rc
+
+# Time to healthy and PSS per topology (LAB_TOPOLOGY may list several: default,aio,seed).
+lab-bench: venv
+	$(BIN)/python tools/bench_lab.py --topology $(LAB_TOPOLOGY)
+
+# Real fixtures from the running lab (builds and removes the fixture scenario) into
+# tests/fixtures/lab-<topology>/.
+lab-recapture: venv
+	$(BIN)/python tools/recapture_fixtures.py --build
 # ---- end of lab ------------------------------------------------------------------------------------

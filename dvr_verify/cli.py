@@ -169,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
     check.add_argument("--probes", help="probe results JSON (ProbeResults)")
     check.add_argument("--probe-dir", help="probe module outputs of a run (see assemble.py)")
     check.add_argument("--resources", help="the run's provision output (names VMs in reports)")
-    check.add_argument("--fip", action="append", help="only these floating IPs (ids or addresses, comma-separated)")
+    check.add_argument(
+        "--fip", action="append", help="only these floating IPs (ids or addresses, comma-separated)"
+    )
     check.add_argument("--out", help="write summary.txt, report.json, junit.xml here")
     check.set_defaults(func=cmd_check)
     pre = sub.add_parser("preflight", help="can this cloud run a DVR verification?")

@@ -54,6 +54,7 @@ class Provisioned:
     network_id: str = ""
     subnet_id: str = ""
     router_id: str = ""
+    security_group_id: str = ""
     vms: list[ProvisionedVM] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -131,6 +132,13 @@ def provision(
     conn.network.set_tags(router, tags)
     done.router_id = router.id
     conn.network.add_interface_to_router(router, subnet_id=subnet.id)
+    group = conn.network.create_security_group(name=f"dvrv-{run_id}-sg")
+    conn.network.set_tags(group, tags)
+    done.security_group_id = group.id
+    for protocol in ("icmp", "tcp"):  # the probes: ping, DF ping, TCP to the FIP
+        conn.network.create_security_group_rule(
+            security_group_id=group.id, direction="ingress", ethertype="IPv4", protocol=protocol
+        )
     prefixlen = int(cidr.split("/")[1])
     mtu = int(net.mtu or 1500)
     for vm in vms:
@@ -141,6 +149,7 @@ def provision(
             device_owner="compute:nova",
             device_id=device_id,
             binding_host_id=vm.host,
+            security_group_ids=[group.id],
         )
         conn.network.set_tags(port, tags)
         made = ProvisionedVM(
@@ -209,4 +218,7 @@ def cleanup(conn: Any, tag: str = TAG) -> list[str]:
     for net in list(conn.network.networks(tags=tag)):
         conn.network.delete_network(net, ignore_missing=True)
         deleted.append(f"network {net.name}")
+    for group in list(conn.network.security_groups(tags=tag)):
+        conn.network.delete_security_group(group, ignore_missing=True)
+        deleted.append(f"security group {group.name}")
     return deleted

@@ -4,6 +4,8 @@
 set -euo pipefail
 : "${LAB_STATE:=/var/lib/dvr-lab}"
 : "${LAB_VENV:=/opt/dvr-lab/venv}"
+# Fewer malloc arenas: the threaded Python services keep much less memory.
+export MALLOC_ARENA_MAX=2
 export PATH="$LAB_VENV/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 # The cgroup that holds every lab process (a controller-less hierarchy: tracking only, no limits).
@@ -16,7 +18,7 @@ lab_cgroup() {
 
 starttime() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
 
-# Node of a process: a node's anchor PID (its network, mount and UTS namespaces).
+# node_pid NODE: PID of the node's anchor process (it holds its network, mount, UTS namespaces).
 node_pid() { cut -d' ' -f1 "$LAB_STATE/pids/$1-anchor.pid"; }
 
 # spawn NAME [--node NODE] CMD...: start a long-lived lab process.
@@ -26,6 +28,7 @@ spawn() {
   if [ "${1:-}" = --node ]; then prefix=(nsenter -t "$(node_pid "$2")" -m -n -u --); shift 2; fi
   cg=$(cat "$LAB_STATE/cgroup" 2>/dev/null || true)
   mkdir -p "$LAB_STATE/pids" "$LAB_STATE/logs"
+  # shellcheck disable=SC2016  # (expanded by the inner bash)
   setsid bash -c 'if [ -n "$1" ]; then echo $$ > "$1/cgroup.procs"; fi; shift; exec "$@"' \
     spawn "$cg" "${prefix[@]}" "$@" </dev/null >>"$LAB_STATE/logs/$name.log" 2>&1 &
   pid=$!

@@ -3,6 +3,7 @@
 # namespace) and holds them: sets the host name, mounts a private /run/netns and /run/openvswitch
 # and the node's own config/state/log dirs and hosts file at the standard paths, then sleeps.
 set -eu
+# (bash: exec -a names the sleeping anchor so it is recognisable in ps)
 nd=$1
 hostname "$2"
 mount -t tmpfs -o mode=755 lab-netns /run/netns
@@ -13,4 +14,4 @@ mount --bind "$nd/log" /var/log/neutron
 mount --bind "$nd/hosts" /etc/hosts
 mount --bind "$nd/hostname" /etc/hostname
 touch "$nd/ready"
-exec sleep infinity
+exec -a dvr-lab-anchor sleep infinity

@@ -5,6 +5,10 @@
 # UTS namespaces (node-anchor.sh) and an sshd on the management address. A Neutron node also gets its
 # own Open vSwitch (userspace datapath) with br-vlan <- eth-tenant and br-ex <- eth-ext.
 # The probe gets EXT_CIDR on eth-ext and a default route via EXT_GW instead.
+# With LAB_TUNNEL_CIDR set (VXLAN tenant networks) eth-tenant goes into br-phy instead of br-vlan,
+# and the node's tunnel endpoint address LAB_TUNNEL_CIDR sits on br-phy (userspace tunnelling
+# routes through an OVS bridge that holds the local endpoint).
+# shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 name=$1 fqdn=$2 mgmt=$3 nets=$4 ext_cidr=${5:-} ext_gw=${6:-}
 ns=lab-$name nd=$LAB_STATE/nodes/$name
@@ -50,11 +54,17 @@ if [[ ",$nets," == *,tenant,* ]]; then
     "external_ids:hostname=$fqdn" "external_ids:system-id=$fqdn"
   spawn "$name-ovs-vswitchd" --node "$name" ovs-vswitchd unix:/run/openvswitch/db.sock \
     --pidfile -vconsole:off -vfile:info --log-file="$nd/log/ovs-vswitchd.log"
+  tenant_br=br-vlan
+  [ -n "${LAB_TUNNEL_CIDR:-}" ] && tenant_br=br-phy
   in_node "$name" ovs-vsctl --timeout=20 \
-    -- --may-exist add-br br-vlan -- set Bridge br-vlan datapath_type=netdev \
-    -- --may-exist add-port br-vlan eth-tenant \
+    -- --may-exist add-br "$tenant_br" -- set Bridge "$tenant_br" datapath_type=netdev \
+    -- --may-exist add-port "$tenant_br" eth-tenant \
     -- --may-exist add-br br-ex -- set Bridge br-ex datapath_type=netdev \
     -- --may-exist add-port br-ex eth-ext
+  if [ -n "${LAB_TUNNEL_CIDR:-}" ]; then
+    in_node "$name" ip addr add "$LAB_TUNNEL_CIDR" dev br-phy
+    in_node "$name" ip link set br-phy up
+  fi
 fi
 
 [ -e "$nd/ssh/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C "$fqdn" -f "$nd/ssh/host_ed25519"

@@ -1,0 +1,78 @@
+#!/bin/bash
+# lab-vm.sh plug NAME PORT_ID MAC IP/PLEN GATEWAY VM_UUID [MTU [HYBRID]]
+# lab-vm.sh unplug NAME PORT_ID
+# A lab VM on a lab compute node (run there, as root): namespace vm-NAME plugged into br-int the
+# way os-vif does, with the Neutron port's MAC and IP and a default route via the subnet gateway.
+#  - HYBRID=0 (the port's binding says no ovs_hybrid_plug; openvswitch/noop firewall): an OVS
+#    internal port tap<port id[:11]> on br-int, moved into the VM namespace.
+#  - HYBRID=1 (iptables_hybrid firewall): Linux bridge qbr<id>, veth qvb<id>/qvo<id> with qvo on
+#    br-int, and veth tap<id> (on qbr) / eth0 (in the VM namespace), as os-vif's hybrid plug.
+# The OVS port carries external_ids iface-id, attached-mac, iface-status=active, vm-uuid.
+# unplug removes whichever was made. Prints "changed" when it changed something, else "ok".
+set -euo pipefail
+action=$1 name=$2 port=$3
+ns=vm-$name id=${port:0:11}
+tap=tap$id qbr=qbr$id qvb=qvb$id qvo=qvo$id
+if ! ovs-vsctl --timeout=5 br-exists br-int 2>/dev/null; then
+  echo "no Open vSwitch with br-int here: $(hostname) is not a lab compute node" >&2
+  exit 1
+fi
+
+ovs_port() {  # ovs_port DEV TYPE MAC UUID: the OVS port of the VM, as os-vif sets it
+  ovs-vsctl --timeout=30 -- --may-exist add-port br-int "$1" \
+    -- set Interface "$1" "type=$2" \
+    "external_ids:iface-id=$port" "external_ids:attached-mac=$3" \
+    external_ids:iface-status=active "external_ids:vm-uuid=$4"
+}
+
+case $action in
+plug)
+  mac=$4 cidr=$5 gw=$6 uuid=$7 mtu=${8:-1500} hybrid=${9:-0}
+  if ip -n "$ns" -br addr show 2>/dev/null | grep -q " ${cidr%/*}/"; then
+    echo ok
+    exit 0
+  fi
+  ip netns add "$ns" 2>/dev/null || true
+  ip -n "$ns" link set lo up
+  if [ "$hybrid" = 1 ]; then
+    ip link add "$qbr" type bridge forward_delay 0 stp_state 0
+    ip link set "$qbr" up
+    ip link add "$qvb" mtu "$mtu" type veth peer name "$qvo" mtu "$mtu"
+    ip link set "$qvb" master "$qbr" up
+    ip link set "$qvo" up
+    ip link add "$tap" mtu "$mtu" type veth peer name eth0 mtu "$mtu" netns "$ns"
+    ip link set "$tap" master "$qbr" up
+    for d in "$qvb" "$qvo" "$tap"; do ethtool -K "$d" tx off >/dev/null; done
+    ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
+    ovs_port "$qvo" system "$mac" "$uuid"
+    dev=eth0
+  else
+    ovs_port "$tap" internal "$mac" "$uuid"
+    for _ in $(seq 100); do ip link show "$tap" >/dev/null 2>&1 && break; sleep 0.05; done
+    ip link set "$tap" netns "$ns"
+    dev=$tap
+  fi
+  ip -n "$ns" link set "$dev" address "$mac" mtu "$mtu" up
+  ip -n "$ns" addr add "$cidr" dev "$dev"
+  ip -n "$ns" route replace default via "$gw" dev "$dev"
+  echo changed
+  ;;
+unplug)
+  changed=ok
+  for d in "$tap" "$qvo"; do
+    if ovs-vsctl --timeout=30 list-ports br-int | grep -qx "$d"; then
+      ovs-vsctl --timeout=30 del-port br-int "$d"
+      changed=changed
+    fi
+  done
+  for d in "$qvb" "$tap" "$qbr"; do
+    if ip link show "$d" >/dev/null 2>&1; then ip link del "$d"; changed=changed; fi
+  done
+  if [ -e "/run/netns/$ns" ]; then ip netns del "$ns"; changed=changed; fi
+  echo "$changed"
+  ;;
+*)
+  echo "usage: $0 plug|unplug ..." >&2
+  exit 2
+  ;;
+esac

@@ -1,0 +1,221 @@
+"""verify_dvr.yml end to end on the lab, then faults: each turns the run red with the right finding,
+and green again once repaired. Faults re-run collect, probe and check (playbooks/recheck.yml) on
+the resources the first run kept; nothing is provisioned twice.
+
+Needs the lab (`make lab-up`); skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+BIN = Path(sys.executable).parent
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not INVENTORY.exists(), reason="the lab is not up: run `make lab-up`"),
+]
+
+
+def playbook(*args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    return subprocess.run(
+        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+
+
+def report(run_dir: Path) -> dict[str, Any]:
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def failed_checks(run_dir: Path) -> set[tuple[str, str]]:
+    return {
+        (f["check"], f["subject"]) for f in report(run_dir)["findings"] if f["status"] == "fail"
+    }
+
+
+@dataclass
+class Run:
+    dir: Path
+    resources: dict[str, Any]
+
+    @property
+    def vm(self) -> dict[str, Any]:
+        return next(vm for vm in self.resources["vms"] if vm.get("fip"))
+
+    def node(self, host: str) -> dict[str, Any]:
+        return json.loads((self.dir / "nodes" / f"{host}.json").read_text())
+
+    def namespace(self, prefix: str) -> dict[str, Any]:
+        return next(
+            n for n in self.node(self.vm["host"])["namespaces"] if n["name"].startswith(prefix)
+        )
+
+
+@pytest.fixture(scope="module")
+def kept_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    """One green verify_dvr.yml run whose resources are kept for the fault tests; cleaned after."""
+    run_dir = tmp_path_factory.mktemp("run")
+    result = playbook(
+        "verify_dvr.yml",
+        "-e",
+        json.dumps({"dvr_verify_keep": True, "dvr_verify_run_dir": str(run_dir)}),
+    )
+    try:
+        print((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else "")
+        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+        yield Run(run_dir, json.loads((run_dir / "resources.json").read_text()))
+    finally:
+        done = playbook(
+            "playbooks/cleanup.yml", "-e", json.dumps({"dvr_verify_run_dir": str(run_dir)})
+        )
+        assert done.returncode == 0, done.stdout[-3000:]
+
+
+def node_host(run: Run) -> testinfra.host.Host:
+    """The compute of the FIP VM, over SSH as the inventory describes it."""
+    return testinfra.get_host(f"ansible://{run.vm['host']}", ansible_inventory=str(INVENTORY))
+
+
+def sh(host: testinfra.host.Host, command: str) -> None:
+    result = host.run(command)
+    assert result.rc == 0, f"{command}: {result.stderr}"
+
+
+def recheck(run: Run) -> set[tuple[str, str]]:
+    result = playbook(
+        "playbooks/recheck.yml", "-e", json.dumps({"dvr_verify_run_dir": str(run.dir)})
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    return failed_checks(run.dir)
+
+
+def test_first_run_is_green(kept_run: Run) -> None:
+    data = report(kept_run.dir)
+    assert data["counts"]["fail"] == 0
+    checks = {f["check"] for f in data["findings"] if f["status"] == "pass"}
+    assert {
+        "fg.proxy_arp",
+        "rfp.address",
+        "fip.dnat",
+        "fip.rule",
+        "arp.responder",
+        "egress.source",
+        "reach.icmp",
+        "trace.path",
+    } <= checks
+
+
+def _fault_cases(run: Run) -> dict[str, tuple[str, str, str, str]]:
+    """name -> (break command, repair command, check id expected to fail, its subject)."""
+    fip, fixed, router = run.vm["fip"], run.vm["ip"], run.resources["router_id"]
+    qr = f"qrouter-{router}"
+    fipns = run.namespace("fip-")["name"]
+    fg = next(
+        lk["ifname"] for lk in run.namespace("fip-")["links"] if lk["ifname"].startswith("fg-")
+    )
+    rfp = ("rfp-" + router)[:14]
+    rfp_ip = next(
+        a["local"]
+        for lk in run.namespace("qrouter-")["addresses"]
+        if lk["ifname"] == rfp
+        for a in lk["addr_info"]
+        if a["family"] == "inet"
+    )
+    fpr_ip = str(int(rfp_ip.split(".")[-1]) + 1)
+    fpr_ip = ".".join([*rfp_ip.split(".")[:3], fpr_ip])
+    prio = next(
+        r["priority"]
+        for r in run.namespace("qrouter-")["rules"]["4"]
+        if r.get("src") == fixed and r.get("table") == "16"
+    )
+    dnat = f"neutron-l3-agent-PREROUTING -d {fip}/32 -i {rfp} -j DNAT --to-destination {fixed}"
+    return {
+        "proxy_arp off on fg": (
+            f"ip netns exec {fipns} sysctl -w net.ipv4.conf.{fg}.proxy_arp=0",
+            f"ip netns exec {fipns} sysctl -w net.ipv4.conf.{fg}.proxy_arp=1",
+            "fg.proxy_arp",
+            f"{run.vm['host']} {fipns}",
+        ),
+        "rfp address removed": (
+            f"ip -n {qr} addr del {rfp_ip}/31 dev {rfp}",
+            f"ip -n {qr} addr add {rfp_ip}/31 dev {rfp} && "
+            f"ip -n {qr} route replace default via {fpr_ip} dev {rfp} table 16 proto static",
+            "rfp.address",
+            f"router {router}",
+        ),
+        "DNAT rule deleted": (
+            f"ip netns exec {qr} iptables -t nat -D {dnat}",
+            f"ip netns exec {qr} iptables -t nat -A {dnat}",
+            "fip.dnat",
+            fip,
+        ),
+        "ip rule deleted": (
+            f"ip -n {qr} rule del priority {prio}",
+            f"ip -n {qr} rule add from {fixed} lookup 16 priority {prio}",
+            "fip.rule",
+            fip,
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    "fault", ["proxy_arp off on fg", "rfp address removed", "DNAT rule deleted", "ip rule deleted"]
+)
+def test_fault_turns_red_then_green(kept_run: Run, fault: str) -> None:
+    broken, repair, check, subject = _fault_cases(kept_run)[fault]
+    host = node_host(kept_run)
+    sh(host, broken)
+    try:
+        failed = recheck(kept_run)
+        assert (check, subject) in failed, (
+            f"{fault}: expected {check} to fail, got {sorted(failed)}"
+        )
+    finally:
+        sh(host, repair)
+    assert recheck(kept_run) == set(), f"{fault}: still red after repair"
+
+
+def test_infra_suite_on_the_kept_run(kept_run: Run) -> None:
+    """The pytest-testinfra suite (tests/infra) on the same run: one test per (FIP, family)."""
+    result = subprocess.run(
+        [
+            str(BIN / "pytest"),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/infra",
+            "--hosts=ansible://all",
+            f"--ansible-inventory={INVENTORY}",
+            f"--dvr-run={kept_run.dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        env=dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg")),
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    fips = [vm for vm in kept_run.resources["vms"] if vm.get("fip")]
+    passed = re.search(r"(\d+) passed", result.stdout)
+    # every node family and the four data-plane families answer for every FIP of the run
+    assert passed and int(passed.group(1)) >= len(fips) * 12, result.stdout[-2000:]
