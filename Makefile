@@ -7,10 +7,14 @@ STAMP := $(VENV)/.installed-stamp
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status
+.PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status \
+	verify cleanup e2e offline
 
 help:
-	@echo "make test        install into $(VENV), lint, unit tests, kernel tests (root)"
+	@echo "make verify      bring the lab up and run verify_dvr.yml on it"
+	@echo "make test        everything: lint, unit, kernel, then lab up, verify, lab + e2e tests, lab down"
+	@echo "make offline     lint, unit and kernel tests only (no lab)"
+	@echo "make cleanup     delete what verification runs left behind (tag dvr-verify)"
 	@echo "make lint        ruff + ansible-lint (production profile)"
 	@echo "make unit        unit tests (no privileges)"
 	@echo "make kernel      collector tests on throwaway namespaces (root)"
@@ -45,7 +49,24 @@ unit: venv
 kernel: venv system-deps
 	$(BIN)/pytest -q tests/kernel
 
-test: lint unit kernel
+offline: lint unit kernel
+
+# The lab is brought up (idempotent), verified, tested end to end, and always taken down again.
+test: offline
+	rc=0; $(MAKE) lab-up && $(MAKE) e2e || rc=$$?; \
+	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py && exit $$rc
+
+verify: venv system-deps
+	$(MAKE) lab-up
+	$(BIN)/ansible-playbook verify_dvr.yml
+
+# On a running lab: verify_dvr.yml (its summary in the log), the lab tests, the e2e and fault tests.
+e2e: venv
+	$(BIN)/ansible-playbook verify_dvr.yml
+	$(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab tests/e2e
+
+cleanup: venv
+	$(BIN)/ansible-playbook playbooks/cleanup.yml
 
 bench: venv system-deps
 	$(BIN)/python tools/bench_collect.py
@@ -60,7 +81,7 @@ LAB_TOPOLOGY ?= default
 LAB_TENANT_TYPE ?= vlan
 LAB_PLAYBOOK := ANSIBLE_ROLES_PATH=$(CURDIR)/roles ANSIBLE_LOCALHOST_WARNING=False ANSIBLE_INVENTORY_UNPARSED_WARNING=False $(BIN)/ansible-playbook
 
-lab-up: venv
+lab-up: venv system-deps
 	$(LAB_PLAYBOOK) playbooks/lab_up.yml -e lab_up_topology=$(LAB_TOPOLOGY) -e lab_up_tenant_network_type=$(LAB_TENANT_TYPE)
 
 lab-down: venv

@@ -23,6 +23,8 @@ import testinfra
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
 BIN = Path(sys.executable).parent
+# testinfra runs ansible-inventory and ansible: those of this venv.
+os.environ["PATH"] = f"{BIN}:{os.environ.get('PATH', '')}"
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(not INVENTORY.exists(), reason="the lab is not up: run `make lab-up`"),
@@ -142,6 +144,8 @@ def _fault_cases(run: Run) -> dict[str, tuple[str, str, str, str]]:
     )
     fpr_ip = str(int(rfp_ip.split(".")[-1]) + 1)
     fpr_ip = ".".join([*rfp_ip.split(".")[:3], fpr_ip])
+    fpr = ("fpr-" + router)[:14]
+    fpr_mac = next(lk["address"] for lk in run.namespace("fip-")["links"] if lk["ifname"] == fpr)
     prio = next(
         r["priority"]
         for r in run.namespace("qrouter-")["rules"]["4"]
@@ -158,7 +162,8 @@ def _fault_cases(run: Run) -> dict[str, tuple[str, str, str, str]]:
         "rfp address removed": (
             f"ip -n {qr} addr del {rfp_ip}/31 dev {rfp}",
             f"ip -n {qr} addr add {rfp_ip}/31 dev {rfp} && "
-            f"ip -n {qr} route replace default via {fpr_ip} dev {rfp} table 16 proto static",
+            f"ip -n {qr} route replace default via {fpr_ip} dev {rfp} table 16 proto static && "
+            f"ip -n {qr} neigh replace {fpr_ip} lladdr {fpr_mac} dev {rfp} nud permanent",
             "rfp.address",
             f"router {router}",
         ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from dvr_verify.findings import Finding
 from dvr_verify.model import NodeObservation, parse_node
 
 PROBE_GROUPS = ("probe",)
+# testinfra runs ansible-inventory and ansible: those of this interpreter's venv.
+os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
