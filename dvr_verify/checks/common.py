@@ -76,6 +76,24 @@ class Findings:
             return None
         return namespace
 
+    def permanent_neighbour(
+        self, check: str, subject: str, ns: Namespace, host: str, dev: str, ip: object, mac: str
+    ) -> None:
+        """Neutron pins `ip` to `mac` on `dev` with a PERMANENT neighbour entry."""
+        entry = ns.neighbour(dev, ip)  # type: ignore[arg-type]
+        ok = entry is not None and entry.permanent and entry.lladdr == mac
+        self.verdict(
+            check,
+            ok,
+            subject,
+            expected=f"{ip} lladdr {mac} PERMANENT",
+            observed="none" if entry is None else f"{entry.lladdr} {'/'.join(entry.states)}",
+            node=host,
+            namespace=ns.name,
+            device=dev,
+            hint=netns_cmd(ns.name, f"ip neigh show dev {dev}"),
+        )
+
     def sysctl(
         self,
         namespace: Namespace,

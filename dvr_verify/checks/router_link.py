@@ -109,8 +109,12 @@ def _check_pair(
         device=router.rfp,
         hint=netns_cmd(qr_ns.name, f"ip addr show {router.rfp}"),
     )
-    _neighbour(fin, qr_ns, host, router.rfp, fpr_ip, fpr, subject)
-    _neighbour(fin, fip_ns, host, router.fpr, rfp_ip, rfp, subject)
+    fin.permanent_neighbour(
+        "rfp.neighbour", subject, qr_ns, host, router.rfp, fpr_ip, fpr.mac or ""
+    )
+    fin.permanent_neighbour(
+        "rfp.neighbour", subject, fip_ns, host, router.fpr, rfp_ip, rfp.mac or ""
+    )
     routes = qr_ns.routes_in(FIP_RT_TABLE)
     ok = any(r.is_default and r.gateway == fpr_ip and r.dev == router.rfp for r in routes)
     fin.verdict(
@@ -170,25 +174,6 @@ def _linklocal(
     if len(pairs) != 1:
         return None
     return pairs[0].ip  # type: ignore[return-value]
-
-
-def _neighbour(
-    fin: Findings, ns: Namespace, host: str, dev: str, peer_ip, peer: Link, subject: str
-) -> None:
-    entry = ns.neighbour(dev, peer_ip)
-    ok = entry is not None and entry.permanent and entry.lladdr == peer.mac
-    observed = "none" if entry is None else f"{entry.lladdr} {'/'.join(entry.states)}"
-    fin.verdict(
-        "rfp.neighbour",
-        ok,
-        subject,
-        expected=f"{peer_ip} lladdr {peer.mac} PERMANENT",
-        observed=observed,
-        node=host,
-        namespace=ns.name,
-        device=dev,
-        hint=netns_cmd(ns.name, f"ip neigh show dev {dev}"),
-    )
 
 
 def _state_file(

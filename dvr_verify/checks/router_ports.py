@@ -93,21 +93,7 @@ def _vm_neighbours(
     for fixed in qr_port.fixed_ips:
         for port in exp.bound_ports_on(fixed.subnet_id):
             for ip in port.ips(fixed.address.version):
-                entry = ns.neighbour(qr, ip)
-                ok = entry is not None and entry.permanent and entry.lladdr == port.mac
-                fin.verdict(
-                    "qr.neighbour",
-                    ok,
-                    subject,
-                    expected=f"{ip} lladdr {port.mac} PERMANENT",
-                    observed="none"
-                    if entry is None
-                    else f"{entry.lladdr} {'/'.join(entry.states)}",
-                    node=host,
-                    namespace=ns.name,
-                    device=qr,
-                    hint=netns_cmd(ns.name, f"ip neigh show dev {qr}"),
-                )
+                fin.permanent_neighbour("qr.neighbour", subject, ns, host, qr, ip, port.mac)
 
 
 def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
@@ -190,19 +176,7 @@ def _redirects(
                 device=qr,
                 hint=netns_cmd(ns.name, f"ip route show table {table}"),
             )
-            entry = ns.neighbour(qr, sg_ip)
-            ok = entry is not None and entry.permanent and entry.lladdr == sg.mac
-            fin.verdict(
-                "snat.sg_neighbour",
-                ok,
-                subject,
-                expected=f"{sg_ip} lladdr {sg.mac} PERMANENT",
-                observed="none" if entry is None else f"{entry.lladdr} {'/'.join(entry.states)}",
-                node=host,
-                namespace=ns.name,
-                device=qr,
-                hint=netns_cmd(ns.name, f"ip neigh show dev {qr}"),
-            )
+            fin.permanent_neighbour("snat.sg_neighbour", subject, ns, host, qr, sg_ip, sg.mac)
 
 
 def _snat_namespace(
