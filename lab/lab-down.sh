@@ -40,7 +40,12 @@ if [ -n "$pids" ]; then
   done
   [ -n "$pids" ] && echo "lab-down: still alive: $pids" >&2
 fi
-for cg in $cgroups; do [ -d "$cg" ] && rmdir "$cg"; done
+# An emptied cgroup stays busy while its last members are being reaped: retry for up to 5 s.
+for cg in $cgroups; do
+  [ -d "$cg" ] || continue
+  for _ in $(seq 50); do rmdir "$cg" 2>/dev/null && break; sleep 0.1; done
+  [ -d "$cg" ] && echo "lab-down: cgroup $cg still busy: $(cat "$cg/cgroup.procs" 2>/dev/null)" >&2
+done
 
 for ns in $(ip netns list | awk '$1 ~ /^lab-/ {print $1}'); do ip netns del "$ns" && echo "removed netns $ns"; done
 ip link show lab-mgmt >/dev/null 2>&1 && ip link del lab-mgmt && echo "removed bridge lab-mgmt"
