@@ -122,6 +122,8 @@ def test_first_run_is_green(kept_run: Run) -> None:
         "arp.responder",
         "egress.source",
         "reach.icmp",
+        "reach.icmp_df",
+        "reach.tcp",
         "trace.path",
     } <= checks
 
