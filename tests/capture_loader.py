@@ -31,6 +31,7 @@ IP_FILES = {
     ("-j", "neigh", "show"): "neigh.json",
     ("-j", "neigh", "show", "proxy"): "neigh-proxy.json",
 }
+OVS_TABLES = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
 
 
 def replay_runner(host_dir: Path, calls: list[list[str]]):
@@ -67,8 +68,7 @@ def replay_runner(host_dir: Path, calls: list[list[str]]):
             return read(ns_dir / name)
         if argv[0] == "ovs-vsctl":
             table = argv[-1]
-            name = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
-            return read(host_dir / "ovs" / name[table])
+            return read(host_dir / "ovs" / OVS_TABLES[table])
         if argv[0] == "ovs-ofctl":
             return read(host_dir / "ovs" / f"flows-{argv[-1]}.of13.txt")
         if argv[0] == "cat":

@@ -27,23 +27,16 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "module_utils"))
 sys.path.insert(0, str(REPO / "tests" / "lab"))
+sys.path.insert(0, str(REPO / "tests"))
 
 import scenario  # noqa: E402
+
+# The layout is the replay loader's: one definition for writer and reader.
+from capture_loader import IP_FILES, OVS_TABLES  # noqa: E402
+from capture_loader import L3_NAMESPACES as NAMESPACES  # noqa: E402
 from dvr_collect import SYSCTL_SCRIPT, collect_node, subprocess_runner  # noqa: E402
 
 STATE = Path("/var/lib/dvr-lab")
-NAMESPACES = ["qrouter-*", "snat-*", "fip-*"]
-IP_FILES = {
-    ("-j", "-d", "link", "show"): "link.json",
-    ("-j", "addr", "show"): "addr.json",
-    ("-4", "-j", "route", "show", "table", "all"): "route4-all.json",
-    ("-6", "-j", "route", "show", "table", "all"): "route6-all.json",
-    ("-4", "-j", "rule", "show"): "rule4.json",
-    ("-6", "-j", "rule", "show"): "rule6.json",
-    ("-j", "neigh", "show"): "neigh.json",
-    ("-j", "neigh", "show", "proxy"): "neigh-proxy.json",
-}
-OVS_TABLES = {"Bridge": "bridges.json", "Port": "ports.json", "Interface": "interfaces.json"}
 API = ("routers", "ports", "floatingips", "networks", "subnets", "agents")
 
 

@@ -49,8 +49,13 @@ def expected_arp_mac(exp: Expectations, fip: FloatingIPExpectation) -> str | Non
     return None
 
 
-def _arp(fin: Findings, exp: Expectations, probe: ArpProbe) -> None:
-    fip = _fip_by_address(exp).get(probe.target)
+def _arp(
+    fin: Findings,
+    exp: Expectations,
+    probe: ArpProbe,
+    by_address: Mapping[IPAddress, FloatingIPExpectation],
+) -> None:
+    fip = by_address.get(probe.target)
     subject = str(probe.target)
     hint = f"arping -I {probe.interface or '<external interface>'} -c 2 {probe.target}"
     if fip is None:
@@ -73,10 +78,15 @@ def _arp(fin: Findings, exp: Expectations, probe: ArpProbe) -> None:
     )
 
 
-def _egress(fin: Findings, exp: Expectations, capture: EgressCapture) -> None:
+def _egress(
+    fin: Findings,
+    exp: Expectations,
+    capture: EgressCapture,
+    by_address: Mapping[IPAddress, FloatingIPExpectation],
+) -> None:
     hint = "tcpdump -e -n -i <external interface> icmp  (on the probe host, while the VM pings it)"
     if capture.fip is not None:
-        fip = _fip_by_address(exp).get(capture.fip)
+        fip = by_address.get(capture.fip)
         if fip is None:
             return
         subject, src_ip, want = str(fip.address), fip.address, expected_arp_mac(exp, fip)
@@ -102,8 +112,10 @@ def _egress(fin: Findings, exp: Expectations, capture: EgressCapture) -> None:
     )
 
 
-def _reachability(fin: Findings, exp: Expectations, probe: Reachability) -> None:
-    if probe.target not in _fip_by_address(exp):
+def _reachability(
+    fin: Findings, probe: Reachability, by_address: Mapping[IPAddress, FloatingIPExpectation]
+) -> None:
+    if probe.target not in by_address:
         return
     port = f":{probe.port}" if probe.port else ""
     fin.verdict(
@@ -175,12 +187,13 @@ def check_dataplane(
 ) -> list[Finding]:
     """Verdicts for every probe result that concerns a floating IP or VM of the expectations."""
     fin = Findings()
+    by_address = _fip_by_address(exp)
     for probe in probes.arp:
-        _arp(fin, exp, probe)
+        _arp(fin, exp, probe, by_address)
     for capture in probes.egress:
-        _egress(fin, exp, capture)
+        _egress(fin, exp, capture, by_address)
     for reach in probes.reachability:
-        _reachability(fin, exp, reach)
+        _reachability(fin, reach, by_address)
     for trace in probes.traceroutes:
         _traceroute(fin, exp, trace, nodes)
     probed = {p.target for p in probes.arp}
