@@ -2,7 +2,9 @@
 
 Files in the probe directory (each the JSON a probe module returned; all optional):
 `arp.json` (dvr_arp_probe), `reach.json` (dvr_reach_probe), `capture.json` (dvr_capture while
-every VM pinged the probe host), `traceroute-<vm>.json` (dvr_traceroute inside each VM).
+every VM pinged the probe host), `traceroute-<vm>.json` (dvr_traceroute inside each VM) or
+`traceroute-<vm>.txt` (the output of the VM's own traceroute, run over SSH: one section per
+destination, each headed `== traceroute <destination>`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Mapping
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,10 @@ from dvr_verify.probes import (
     ProbeResults,
     Reachability,
     Traceroute,
+    parse_traceroute,
 )
+
+_SECTION = "== traceroute "
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -43,6 +49,30 @@ def egress_per_vm(
     return tuple(out)
 
 
+def traceroutes_from_text(vm: str, source_ip: str, text: str) -> tuple[Traceroute, ...]:
+    """The traceroutes in the text a VM's traceroute printed, one per `== traceroute D` section.
+    A section that is not traceroute output (no such command, bad address) raises ValueError."""
+    out = []
+    for section in text.split(_SECTION)[1:]:
+        destination, _, body = section.partition("\n")
+        try:
+            hops = parse_traceroute(body)
+        except ValueError as exc:
+            raise ValueError(f"traceroute from {vm} to {destination.strip()}: {exc}") from exc
+        out.append(Traceroute(vm, IPv4Address(source_ip), IPv4Address(destination.strip()), hops))
+    return tuple(out)
+
+
+def _text_traceroutes(probe_dir: Path, resources: Mapping[str, Any]) -> tuple[Traceroute, ...]:
+    fixed = {vm["name"]: vm["ip"] for vm in resources.get("vms", ())}
+    out: list[Traceroute] = []
+    for path in sorted(probe_dir.glob("traceroute-*.txt")):
+        vm = path.stem.removeprefix("traceroute-")
+        if vm in fixed:
+            out += traceroutes_from_text(vm, fixed[vm], path.read_text())
+    return tuple(out)
+
+
 def assemble(probe_dir: Path, resources: Mapping[str, Any], gateway_ip: str | None) -> ProbeResults:
     arp = tuple(ArpProbe.from_dict(p) for p in _read(probe_dir / "arp.json").get("arp", ()))
     reach = tuple(
@@ -55,6 +85,6 @@ def assemble(probe_dir: Path, resources: Mapping[str, Any], gateway_ip: str | No
         Traceroute.from_dict(t)
         for path in sorted(probe_dir.glob("traceroute-*.json"))
         for t in _read(path).get("traceroutes", ())
-    )
+    ) + _text_traceroutes(probe_dir, resources)
     egress = egress_per_vm(resources, frames, gateway_ip) if frames else ()
     return ProbeResults(arp=arp, egress=egress, reachability=reach, traceroutes=traces)

@@ -96,7 +96,10 @@ def cmd_check(args: argparse.Namespace) -> int:
     elif args.probe_dir:
         router = exp.routers.get(resources.get("router_id", ""))
         gw = router.gateway_port.ips()[0] if router and router.gateway_port else None
-        probes = assemble(Path(args.probe_dir), resources, str(gw) if gw else None)
+        try:
+            probes = assemble(Path(args.probe_dir), resources, str(gw) if gw else None)
+        except ValueError as exc:
+            raise UsageError(f"{args.probe_dir}: {exc}") from exc
     if probes is not None:
         findings += check_dataplane(exp, probes, nodes)
     vm_names = {vm["port_id"]: vm["name"] for vm in resources.get("vms", ())}
@@ -112,7 +115,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
-    result = prov.preflight(connect(args.cloud), args.host or [], args.external_network)
+    result = prov.preflight(
+        connect(args.cloud),
+        args.host or [],
+        args.external_network,
+        backend=args.backend,
+        image=args.image,
+        flavor=args.flavor,
+        ha=args.ha,
+    )
     print(json.dumps(result))
     return 0
 
@@ -126,10 +137,29 @@ def _planned(spec: str) -> prov.PlannedVM:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    conn = connect(args.cloud)
     vms = [_planned(v) for v in args.vm]
+    nova = None
+    if args.backend == "nova":
+        if not (args.image_id and args.flavor_id and args.public_key_file):
+            raise UsageError("--backend nova needs --image-id, --flavor-id and --public-key-file")
+        nova = prov.NovaSpec(
+            image_id=args.image_id,
+            flavor_id=args.flavor_id,
+            public_key=Path(args.public_key_file).read_text().strip(),
+            zone=args.zone,
+        )
+    conn = connect(args.cloud)
     try:
-        done = prov.provision(conn, args.run_id, vms, args.external_network_id, args.cidr)
+        done = prov.provision(
+            conn,
+            args.run_id,
+            vms,
+            args.external_network_id,
+            args.cidr,
+            nova=nova,
+            ha=args.ha,
+            unbound_fips=args.unbound_fips,
+        )
     except Exception:
         prov.cleanup(conn, prov.run_tag(args.run_id))
         raise
@@ -178,6 +208,10 @@ def parser() -> argparse.ArgumentParser:
     pre.add_argument("--cloud", required=True)
     pre.add_argument("--host", action="append", help="Neutron host the run will use")
     pre.add_argument("--external-network", help="name or id (default: the only external one)")
+    pre.add_argument("--backend", default="lab", choices=("auto", *prov.BACKENDS))
+    pre.add_argument("--image", default="", help="nova: image name or id (default: cirros*)")
+    pre.add_argument("--flavor", default="", help="nova: flavor name or id (default: smallest)")
+    pre.add_argument("--ha", action="store_true", help="the run's router will be DVR+HA")
     pre.set_defaults(func=cmd_preflight)
     make = sub.add_parser("provision", help="create a run's router, network, ports, FIPs")
     make.add_argument("--cloud", required=True)
@@ -185,6 +219,15 @@ def parser() -> argparse.ArgumentParser:
     make.add_argument("--external-network-id", required=True)
     make.add_argument("--vm", action="append", required=True, help="NAME=HOST[:nofip]")
     make.add_argument("--cidr", default=prov.DEFAULT_CIDR)
+    make.add_argument("--backend", default="lab", choices=prov.BACKENDS)
+    make.add_argument("--image-id", help="nova: image id (from preflight)")
+    make.add_argument("--flavor-id", help="nova: flavor id (from preflight)")
+    make.add_argument("--public-key-file", help="nova: the run's SSH public key")
+    make.add_argument("--zone", default="nova", help="nova: availability zone (ZONE:HOST)")
+    make.add_argument("--ha", action="store_true", help="router distributed and HA")
+    make.add_argument(
+        "--unbound-fips", type=int, default=0, help="FIPs on unbound ports (centralized)"
+    )
     make.set_defaults(func=cmd_provision)
     wait = sub.add_parser("wait", help="wait until a run's ports and FIPs are ACTIVE")
     wait.add_argument("--cloud", required=True)

@@ -1,5 +1,6 @@
 #!/bin/bash
 # lab-vm.sh plug NAME PORT_ID MAC IP/PLEN GATEWAY VM_UUID [MTU [HYBRID]]
+# lab-vm.sh sshd NAME AUTHORIZED_KEY
 # lab-vm.sh unplug NAME PORT_ID
 # A lab VM on a lab compute node (run there, as root): namespace vm-NAME plugged into br-int the
 # way os-vif does, with the Neutron port's MAC and IP and a default route via the subnet gateway.
@@ -8,9 +9,12 @@
 #  - HYBRID=1 (iptables_hybrid firewall): Linux bridge qbr<id>, veth qvb<id>/qvo<id> with qvo on
 #    br-int, and veth tap<id> (on qbr) / eth0 (in the VM namespace), as os-vif's hybrid plug.
 # The OVS port carries external_ids iface-id, attached-mac, iface-status=active, vm-uuid.
-# unplug removes whichever was made. Prints "changed" when it changed something, else "ok".
+# sshd: an sshd inside the VM namespace letting root in with AUTHORIZED_KEY only (what a cloud
+# image's sshd and cloud-init's key injection give a Nova VM).
+# unplug stops what runs in the VM namespace (processes the lab and the harness started there),
+# removes whichever plug was made. Prints "changed" when it changed something, else "ok".
 set -euo pipefail
-action=$1 name=$2 port=$3
+action=$1 name=$2 port=${3:-}
 ns=vm-$name id=${port:0:11}
 tap=tap$id qbr=qbr$id qvb=qvb$id qvo=qvo$id
 if ! ovs-vsctl --timeout=5 br-exists br-int 2>/dev/null; then
@@ -57,8 +61,31 @@ plug)
   ip -n "$ns" route replace default via "$gw" dev "$dev"
   echo changed
   ;;
+sshd)
+  run=/run/dvr-lab-vm-$name
+  if [ -f "$run/sshd.pid" ] && kill -0 "$(cat "$run/sshd.pid")" 2>/dev/null; then
+    echo ok
+    exit 0
+  fi
+  install -d -m 0700 "$run"
+  printf '%s\n' "$3" >"$run/authorized_keys"
+  chmod 0600 "$run/authorized_keys"
+  [ -f "$run/host_key" ] || ssh-keygen -q -t ed25519 -N "" -f "$run/host_key"
+  install -d -m 0755 /run/sshd
+  ip netns exec "$ns" /usr/sbin/sshd -f /dev/null -h "$run/host_key" \
+    -o PidFile="$run/sshd.pid" -o AuthorizedKeysFile="$run/authorized_keys" \
+    -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no -o UsePAM=no
+  echo changed
+  ;;
 unplug)
   changed=ok
+  pids=$(ip netns pids "$ns" 2>/dev/null || true)
+  if [ -n "$pids" ]; then
+    # shellcheck disable=SC2086
+    kill $pids 2>/dev/null || true
+    changed=changed
+  fi
+  rm -rf "/run/dvr-lab-vm-$name"
   for d in "$tap" "$qvo"; do
     if ovs-vsctl --timeout=30 list-ports br-int | grep -qx "$d"; then
       ovs-vsctl --timeout=30 del-port br-int "$d"
