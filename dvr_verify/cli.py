@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if probes is not None:
         findings += check_dataplane(exp, probes, nodes)
     vm_names = {vm["port_id"]: vm["name"] for vm in resources.get("vms", ())}
+    vm_names.update({port["port_id"]: "(unbound port)" for port in resources.get("unbound", ())})
     rows = fip_rows(exp, nodes, findings, probes, vm_names)
     print(render_text(findings, rows))
     if args.out:
@@ -111,7 +113,19 @@ def cmd_check(args: argparse.Namespace) -> int:
             (Path(args.out) / "probes.json").write_text(json.dumps(probes.as_dict(), indent=1))
         for kind, path in write_run(Path(args.out), findings, rows, meta).items():
             print(f"{kind}: {path}")
+    if args.phase_starts:
+        seconds = phase_seconds(json.loads(args.phase_starts), time.time())
+        print("phases: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
+        if args.out:
+            (Path(args.out) / "timings.json").write_text(json.dumps(seconds, indent=1))
     return exit_code(findings)
+
+
+def phase_seconds(starts: dict[str, float], end: float) -> dict[str, float]:
+    """How long each phase took: from its start to the next phase's start (the last: to `end`)."""
+    marks = sorted(starts.items(), key=lambda item: item[1])
+    ends = [start for _, start in marks[1:]] + [end]
+    return {name: round(stop - start, 2) for (name, start), stop in zip(marks, ends, strict=True)}
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
@@ -203,6 +217,9 @@ def parser() -> argparse.ArgumentParser:
         "--fip", action="append", help="only these floating IPs (ids or addresses, comma-separated)"
     )
     check.add_argument("--out", help="write summary.txt, report.json, junit.xml here")
+    check.add_argument(
+        "--phase-starts", help="JSON {phase: epoch seconds}: print and save how long each took"
+    )
     check.set_defaults(func=cmd_check)
     pre = sub.add_parser("preflight", help="can this cloud run a DVR verification?")
     pre.add_argument("--cloud", required=True)

@@ -21,13 +21,22 @@ description:
     It calls setns(2) through ctypes in its main thread before scapy is imported and before any
     other thread exists - the simplest reliable way (no re-executed interpreter, no payload to
     ship again); scapy reads interfaces and routes over rtnetlink of the new namespace.
+  - With O(vms) the sweeps of many VMs run at once in one module call (one per compute node);
+    scapy is imported once, then a forked child per VM enters that VM's namespace and sweeps;
+    the probes carry the source address the kernel chooses in that namespace.
   - Only reads; RV(changed) is always V(false).
 version_added: "0.1.0"
 options:
   vm:
-    description: The name of the VM (or host) the sweep runs from, copied into each result.
+    description:
+      - The name of the VM (or host) the sweep runs from, copied into each result. Required
+        unless O(vms) is given.
     type: str
-    required: true
+  vms:
+    description:
+      - VMs to sweep from, all at once (at most 128), as C(name) to network namespace; instead
+        of O(vm) and O(netns).
+    type: dict
   destinations:
     description: IPv4 destinations (at most 16).
     type: list
@@ -75,6 +84,11 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Trace from every lab VM of this compute at once
+  dvr_traceroute:
+    vms: {vm-1: vm-vm-1, vm-2: vm-vm-2}
+    destinations: [172.30.0.1]
+
 - name: Trace from the lab VM's namespace to the external gateway and beyond
   dvr_traceroute:
     vm: vm-1
@@ -114,6 +128,11 @@ traceroutes:
       elements: dict
       sample: [{"ttl": 1, "address": "10.0.111.1"}, {"ttl": 2, "address": "169.254.127.193"},
                {"ttl": 3, "address": "172.30.0.1"}]
+errors:
+  description: With O(vms), the VMs whose sweep failed and why (their traceroutes are missing).
+  returned: success
+  type: dict
+  sample: {"vm-2": "network namespace vm-vm-2: No such file or directory"}
 scapy_version:
   description: The scapy version used.
   returned: success
@@ -137,13 +156,25 @@ from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     ipv4_list,
     load_scapy,
     traceroute,
+    traceroute_in_namespaces,
 )
+
+
+def _vms(mapping):
+    """O(vms) as [{"name", "netns"}], checked: 1 to LIMITS["trace_vms"], each with a netns."""
+    if not 1 <= len(mapping) <= LIMITS["trace_vms"]:
+        raise ProbeError("vms: give 1 to %d VMs" % LIMITS["trace_vms"])
+    for name, netns in mapping.items():
+        if not netns:
+            raise ProbeError("vms: VM %s has no network namespace" % name)
+    return [{"name": str(name), "netns": str(netns)} for name, netns in sorted(mapping.items())]
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            vm=dict(type="str", required=True),
+            vm=dict(type="str"),
+            vms=dict(type="dict"),
             destinations=dict(type="list", elements="str", required=True),
             max_hops=dict(type="int", default=8),
             protocol=dict(type="str", choices=["icmp", "udp"], default="icmp"),
@@ -151,22 +182,27 @@ def main():
             netns=dict(type="str"),
         ),
         supports_check_mode=True,
+        required_one_of=[("vm", "vms")],
+        mutually_exclusive=[("vm", "vms"), ("vms", "netns")],
     )
     p = module.params
     try:
         bounded("max_hops", p["max_hops"], 1, LIMITS["trace_max_hops"])
         bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
         destinations = ipv4_list("destinations", p["destinations"], LIMITS["trace_destinations"])
-        enter_netns(p["netns"])
-        scapy = load_scapy()
-        start = time.monotonic()
-        traces = traceroute(
-            p["vm"],
-            destinations,
-            max_hops=p["max_hops"],
-            protocol=p["protocol"],
-            timeout=p["timeout"],
-        )
+        sweep = dict(max_hops=p["max_hops"], protocol=p["protocol"], timeout=p["timeout"])
+        errors = {}
+        if p["vms"] is not None:
+            vms = _vms(p["vms"])
+            scapy = load_scapy()
+            start = time.monotonic()
+            done = traceroute_in_namespaces(vms, destinations, **sweep)
+            traces, errors = done["traceroutes"], done["errors"]
+        else:
+            enter_netns(p["netns"])
+            scapy = load_scapy()
+            start = time.monotonic()
+            traces = traceroute(p["vm"], destinations, **sweep)
     except ProbeError as exc:
         module.fail_json(msg=str(exc))
     except (OSError, ValueError) as exc:
@@ -174,6 +210,7 @@ def main():
     module.exit_json(
         changed=False,
         traceroutes=traces,
+        errors=errors,
         scapy_version=scapy.version,
         elapsed=round(time.monotonic() - start, 3),
     )

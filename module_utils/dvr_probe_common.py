@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ipaddress
+import json
 import os
 import random
 import select
@@ -39,6 +40,7 @@ LIMITS = {
     "capture_count": 10000,
     "capture_timeout": 600.0,
     "trace_destinations": 16,
+    "trace_vms": 128,
     "trace_max_hops": 30,
     "timeout": 30.0,
     "df_size_min": 68,
@@ -501,11 +503,19 @@ def traceroute(vm, destinations, max_hops=8, protocol="icmp", timeout=2.0):
             if protocol == "udp":
                 sport = (ident + di) & 0xFFFF
                 dport = UDP_BASE_PORT + ttl - 1
-                pkt = s.IP(dst=d, ttl=ttl) / s.UDP(sport=sport, dport=dport) / s.Raw(b"\x00" * 32)
+                pkt = (
+                    s.IP(src=sources[d], dst=d, ttl=ttl)
+                    / s.UDP(sport=sport, dport=dport)
+                    / s.Raw(b"\x00" * 32)
+                )
                 key = (d, sport, dport)
             else:
                 seq = di * 256 + ttl
-                pkt = s.IP(dst=d, ttl=ttl) / s.ICMP(type=8, id=ident, seq=seq) / s.Raw(b"\x00" * 32)
+                pkt = (
+                    s.IP(src=sources[d], dst=d, ttl=ttl)
+                    / s.ICMP(type=8, id=ident, seq=seq)
+                    / s.Raw(b"\x00" * 32)
+                )
                 key = (d, ident, seq)
             keys[key] = (d, ttl)
             probes.append(pkt)
@@ -550,3 +560,41 @@ def traceroute(vm, destinations, max_hops=8, protocol="icmp", timeout=2.0):
                 break
         results.append({"vm": vm, "source_ip": sources[d], "destination": d, "hops": out})
     return results
+
+
+def traceroute_in_namespaces(vms, destinations, **kwargs):
+    """`traceroute` from each of `vms` (dicts with name and netns) at once: scapy is imported
+    once, then one forked child per VM enters the VM's namespace and sweeps (the probes carry an
+    explicit source address, so scapy's route cache of the parent is never used). Returns
+    {"traceroutes": [...], "errors": {vm: message}}."""
+    load_scapy()
+    children = []
+    for vm in vms:
+        read_end, write_end = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns
+            os.close(read_end)
+            code = 0
+            try:
+                enter_netns(vm["netns"])
+                out = {"traceroutes": traceroute(vm["name"], destinations, **kwargs)}
+            except (ProbeError, OSError, ValueError) as exc:
+                out, code = {"error": str(exc)}, 1
+            with os.fdopen(write_end, "w") as pipe:
+                json.dump(out, pipe)
+            os._exit(code)
+        os.close(write_end)
+        children.append((vm["name"], pid, read_end))
+    traces, errors = [], {}
+    for name, pid, read_end in children:
+        with os.fdopen(read_end) as pipe:
+            text = pipe.read()
+        os.waitpid(pid, 0)
+        try:
+            out = json.loads(text)
+        except ValueError:
+            out = {"error": "the probe process died"}
+        traces.extend(out.get("traceroutes", ()))
+        if "error" in out:
+            errors[name] = out["error"]
+    return {"traceroutes": traces, "errors": errors}

@@ -6,6 +6,7 @@ import ipaddress
 import json
 from pathlib import Path
 
+import pytest
 from capture_loader import LAB29
 
 from dvr_verify.assemble import assemble, egress_per_vm
@@ -38,3 +39,26 @@ def test_assemble_reads_module_outputs(tmp_path: Path) -> None:
     (tmp_path / "capture.json").write_text(json.dumps({"frames": [f.as_dict() for f in FRAMES]}))
     probes = assemble(tmp_path, RESOURCES, "172.30.89.193")
     assert len(probes.egress) == 2 and probes.arp == () and probes.traceroutes == ()
+
+
+def test_traceroutes_over_ssh_are_read_from_the_vms_own_traceroute_output() -> None:
+    from dvr_verify.assemble import traceroutes_from_text
+
+    fixtures = Path(__file__).parent.parent / "fixtures" / "probe-tools"
+    busybox = (fixtures / "traceroute-busybox-stars.txt").read_text()
+    linux = (fixtures / "traceroute-linux-names.txt").read_text()
+    text = f"== traceroute 10.9.9.9\n{busybox}== traceroute 10.2.0.2\n{linux}"
+    first, second = traceroutes_from_text("c1", "10.1.0.2", text)
+    assert str(first.destination) == "10.9.9.9" and str(first.source_ip) == "10.1.0.2"
+    assert [str(a) if a else None for a in first.addresses] == ["10.1.0.1", None, None, None]
+    assert str(second.destination) == "10.2.0.2" and second.addresses[0] is not None
+
+
+def test_a_vm_without_traceroute_is_one_clear_error() -> None:
+    from dvr_verify.assemble import traceroutes_from_text
+
+    text = "== traceroute 172.30.0.1\nsudo: traceroute: command not found\n"
+    with pytest.raises(
+        ValueError, match=r"traceroute from c1 to 172\.30\.0\.1: not traceroute output"
+    ):
+        traceroutes_from_text("c1", "10.0.111.5", text)

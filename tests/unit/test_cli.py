@@ -62,3 +62,15 @@ def test_bad_input_is_one_line(tmp_path: Path, capsys) -> None:
 def test_check_needs_a_source(nodes_dir: Path, capsys) -> None:
     assert main(["check", "--nodes", str(nodes_dir)]) == 2
     assert "--api DIR" in capsys.readouterr().err
+
+
+def test_each_phase_lasts_until_the_next_one_starts() -> None:
+    from dvr_verify.cli import phase_seconds
+
+    starts = {"probe": 130.0, "provision": 100.0, "check": 134.5, "collect": 128.25}
+    assert phase_seconds(starts, end=135.0) == {
+        "provision": 28.25,
+        "collect": 1.75,
+        "probe": 4.5,
+        "check": 0.5,
+    }

@@ -1,0 +1,214 @@
+"""The nova backend: what it asks Nova and Neutron for, and how it refuses or cleans up.
+
+The fakes record calls; they stand for the API, not for Neutron's behaviour (the lab proves that).
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from dvr_verify import provision as prov
+
+
+class Recorder:
+    """Answers any create_*/set_tags/... call with an object carrying an id, and records it."""
+
+    def __init__(self, name: str, log: list[tuple[str, str, dict]]) -> None:
+        self.name, self.log, self.count = name, log, 0
+
+    def _make(self, method: str, kw: dict) -> SimpleNamespace:
+        self.count += 1
+        self.log.append((self.name, method, kw))
+        obj = SimpleNamespace(id=f"{method}-{self.count}", **kw)
+        if method == "create_port":
+            obj.mac_address = f"fa:16:3e:00:00:{self.count:02x}"
+            obj.fixed_ips = [{"ip_address": f"10.0.111.{10 + self.count}"}]
+        if method == "create_subnet":
+            obj.gateway_ip = "10.0.111.1"
+        if method == "create_network":
+            obj.mtu = 1450
+        if method == "create_ip":
+            obj.floating_ip_address = f"172.30.0.{100 + self.count}"
+        return obj
+
+    def __getattr__(self, method: str):
+        return lambda *args, **kw: self._make(method, kw)
+
+
+def calls(log, method):
+    return [kw for _, m, kw in log if m == method]
+
+
+def nova_run(vms):
+    log: list = []
+    conn = SimpleNamespace(network=Recorder("network", log), compute=Recorder("compute", log))
+    spec = prov.NovaSpec(image_id="img", flavor_id="flv", public_key="ssh-ed25519 AAAA x")
+    done = prov.provision(conn, "r1", vms, "ext", nova=spec, unbound_fips=1)
+    return done, log
+
+
+def test_nova_boots_one_server_per_vm_on_its_host_on_a_tagged_port() -> None:
+    vms = [prov.PlannedVM("c1", "node-12", True), prov.PlannedVM("nofip", "node-12", False)]
+    done, log = nova_run(vms)
+    servers = calls(log, "create_server")
+    assert [s["availability_zone"] for s in servers] == ["nova:node-12", "nova:node-12"]
+    assert all(s["key_name"] == "dvrv-r1" and s["image_id"] == "img" for s in servers)
+    assert all(s["metadata"] == {"dvr-verify": "dvr-verify-run-r1"} for s in servers)
+    ports = calls(log, "create_port")
+    # Nova binds the VM ports: no binding host, no device_owner set by us
+    assert all("binding_host_id" not in p and "device_owner" not in p for p in ports)
+    assert [s["networks"] for s in servers] == [[{"port": vm.port_id}] for vm in done.vms]
+    assert calls(log, "create_subnet")[0]["enable_dhcp"] is True  # cirros asks DHCP
+    assert calls(log, "create_keypair") == [{"name": "dvrv-r1", "public_key": "ssh-ed25519 AAAA x"}]
+    assert [vm.server_id for vm in done.vms] == [vm.device_id for vm in done.vms]
+    assert done.vms[0].fip and done.vms[1].fip is None
+    assert len(done.unbound) == 1 and done.backend == "nova"
+
+
+def test_lab_ports_are_bound_as_nova_would_and_no_server_is_booted() -> None:
+    log: list = []
+    conn = SimpleNamespace(network=Recorder("network", log), compute=Recorder("compute", log))
+    done = prov.provision(conn, "r1", [prov.PlannedVM("c1", "node-12", True)], "ext", ha=True)
+    port = calls(log, "create_port")[0]
+    assert port["binding_host_id"] == "node-12" and port["device_owner"] == "compute:nova"
+    assert calls(log, "create_server") == [] and calls(log, "create_keypair") == []
+    assert calls(log, "create_router")[0]["is_ha"] is True and done.ha
+
+
+class FakeCompute:
+    def __init__(self, statuses=("ACTIVE",), fault=None, services=None, flavors=None):
+        self.statuses = list(statuses)
+        self.fault = fault
+        self._services = services or []
+        self._flavors = flavors or []
+        self.deleted: list[str] = []
+        self.servers_left = 2
+
+    def get_server(self, _id):
+        status = self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+        return SimpleNamespace(status=status, fault=self.fault)
+
+    def services(self):
+        return self._services
+
+    def flavors(self):
+        return self._flavors
+
+    def find_flavor(self, name, ignore_missing=True):
+        return next((f for f in self._flavors if name in (f.id, f.name)), None)
+
+    def servers(self, **_):
+        mine = {"dvr-verify": "dvr-verify-run-r1"}
+        other = {"dvr-verify": "dvr-verify-run-r2"}
+        return [
+            SimpleNamespace(id="s1", name="dvrv-r1-c1", metadata=mine),
+            SimpleNamespace(id="s2", name="dvrv-r2-c1", metadata=other),
+            SimpleNamespace(id="s3", name="someone-else", metadata={}),
+        ]
+
+    def delete_server(self, server, ignore_missing=True):
+        self.deleted.append(server.name)
+
+    def find_server(self, _id, ignore_missing=True):
+        self.servers_left -= 1
+        return SimpleNamespace(id=_id) if self.servers_left > 0 else None
+
+    def keypairs(self):
+        return [
+            SimpleNamespace(name="dvrv-r1"),
+            SimpleNamespace(name="dvrv-r2"),
+            SimpleNamespace(name="mine"),
+        ]
+
+    def delete_keypair(self, key, ignore_missing=True):
+        self.deleted.append(key.name)
+
+
+def one_vm_run() -> prov.Provisioned:
+    vm = prov.ProvisionedVM("c1", "node-12", "p", "s", "m", "10.0.111.5", 24, "10.0.111.1", 1450)
+    vm.server_id = "s"
+    return prov.Provisioned(run_id="r1", tag="dvr-verify-run-r1", vms=[vm])
+
+
+def test_wait_ends_at_once_with_novas_fault_when_a_server_fails() -> None:
+    compute = FakeCompute(
+        statuses=["BUILD", "ERROR"], fault={"message": "No valid host was found."}
+    )
+    active = SimpleNamespace(status="ACTIVE")
+    conn = SimpleNamespace(compute=compute, network=SimpleNamespace(get_port=lambda _: active))
+    with pytest.raises(prov.PreflightError, match="server c1 on node-12: ERROR: No valid host"):
+        prov.wait_active(conn, one_vm_run(), timeout=60, sleep=lambda _: None)
+
+
+def test_cleanup_of_a_run_deletes_its_servers_and_keypair_only_and_waits_for_them() -> None:
+    compute = FakeCompute()
+    conn = SimpleNamespace(compute=compute, has_service=lambda s: s == "compute")
+    deleted = prov._cleanup_compute(conn, "dvr-verify-run-r1", sleep=lambda _: None)
+    assert compute.deleted == ["dvrv-r1-c1", "dvrv-r1"]
+    assert deleted == ["server dvrv-r1-c1", "keypair dvrv-r1"]
+    assert compute.servers_left <= 0  # polled until the server was gone
+
+
+def test_cleanup_of_all_runs_spares_what_is_not_ours() -> None:
+    compute = FakeCompute()
+    conn = SimpleNamespace(compute=compute, has_service=lambda s: True)
+    prov._cleanup_compute(conn, "dvr-verify", sleep=lambda _: None)
+    assert sorted(compute.deleted) == ["dvrv-r1", "dvrv-r1-c1", "dvrv-r2", "dvrv-r2-c1"]
+
+
+def test_a_cloud_without_compute_service_has_nothing_to_clean_in_nova() -> None:
+    conn = SimpleNamespace(has_service=lambda s: False)
+    assert prov._cleanup_compute(conn, "dvr-verify") == []
+
+
+def image(name, created, status="active", min_disk=0):
+    return SimpleNamespace(id=name, name=name, created_at=created, status=status, min_disk=min_disk)
+
+
+def flavor(name, ram, disk, vcpus=1):
+    return SimpleNamespace(id=name, name=name, ram=ram, disk=disk, vcpus=vcpus)
+
+
+def test_default_image_is_the_newest_active_cirros_and_flavor_the_smallest_that_fits() -> None:
+    images = [
+        image("cirros-0.5.2", "2021-01-01"),
+        image("cirros-0.6.3", "2024-10-01"),
+        image("cirros-0.7.0", "2025-01-01", status="queued"),
+        image("ubuntu", "2026-01-01"),
+    ]
+    conn = SimpleNamespace(image=SimpleNamespace(images=lambda: images))
+    assert prov.choose_image(conn, "").name == "cirros-0.6.3"
+    flavors = [flavor("m1.nano", 64, 1), flavor("cirros256", 256, 1), flavor("m1.tiny", 512, 1)]
+    conn = SimpleNamespace(compute=FakeCompute(flavors=flavors))
+    assert prov.choose_flavor(conn, "", min_disk=1).name == "cirros256"
+    with pytest.raises(prov.PreflightError, match="set dvr_verify_flavor"):
+        prov.choose_flavor(conn, "", min_disk=20)
+    with pytest.raises(prov.PreflightError, match=r"flavor 'm1\.huge' not found"):
+        prov.choose_flavor(conn, "m1.huge")
+
+
+def service(host, state="up", status="enabled"):
+    return SimpleNamespace(host=host, binary="nova-compute", state=state, status=status)
+
+
+@pytest.mark.parametrize(
+    ("services", "message"),
+    [
+        ([service("node-11")], "no nova-compute service on node-12"),
+        ([service("node-12", state="down")], "nova-compute down or disabled on node-12"),
+        ([service("node-12", status="disabled")], "nova-compute down or disabled on node-12"),
+    ],
+)
+def test_nova_backend_refuses_hosts_without_a_working_compute_service(services, message) -> None:
+    conn = SimpleNamespace(has_service=lambda s: True, compute=FakeCompute(services=services))
+    with pytest.raises(prov.PreflightError, match=message):
+        prov._backend(conn, "nova", ["node-12"], "", "")
+
+
+def test_auto_backend_follows_the_catalog() -> None:
+    assert prov.resolve_backend(SimpleNamespace(has_service=lambda s: False), "auto") == "lab"
+    assert prov.resolve_backend(SimpleNamespace(has_service=lambda s: True), "auto") == "nova"
+    with pytest.raises(prov.PreflightError, match="use auto, lab or nova"):
+        prov.resolve_backend(SimpleNamespace(), "ironic")
