@@ -8,14 +8,14 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status \
-	verify cleanup e2e offline
+	verify cleanup e2e e2e-aio offline
 
 help:
 	@echo "make verify      bring the lab up and run verify_dvr.yml on it"
 	@echo "make test        everything: lint, unit, kernel, then lab up, verify, lab + e2e tests, lab down"
 	@echo "make offline     lint, unit and kernel tests only (no lab)"
 	@echo "make cleanup     delete what verification runs left behind (tag dvr-verify)"
-	@echo "make lint        ruff + ansible-lint (production profile)"
+	@echo "make lint        ruff, yamllint, actionlint, ansible-lint (production profile)"
 	@echo "make unit        unit tests (no privileges)"
 	@echo "make kernel      collector tests on throwaway namespaces (root)"
 	@echo "make bench       collector timing for 1, 10 and 100 namespaces (root)"
@@ -37,9 +37,13 @@ system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
 
+# yamllint: every YAML file (.yamllint); actionlint: the GitHub Actions workflows, with shellcheck on
+# their run: scripts when shellcheck is on PATH (optional).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/yamllint -s .
+	$(BIN)/actionlint .github/workflows/*.yml
 	$(BIN)/ansible-lint
 	@for m in library/*.py; do $(BIN)/ansible-doc -M library $$(basename $$m .py) >/dev/null || exit 1; done; echo "ansible-doc: every module documented"
 
@@ -51,10 +55,15 @@ kernel: venv system-deps
 
 offline: lint unit kernel
 
-# The lab is brought up (idempotent), verified, tested end to end, and always taken down again.
+# The lab is brought up (idempotent), verified, tested end to end, and always taken down again;
+# then the all-in-one topology (the single-node DevStack shape) is verified the way a DevStack
+# run is: VMs reached over SSH, plus a floating IP on an unbound port (centralized on qg-).
 test: offline
 	rc=0; $(MAKE) lab-up && $(MAKE) e2e || rc=$$?; \
-	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py && exit $$rc
+	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py || rc=1; \
+	[ $$rc -ne 0 ] || { $(MAKE) lab-up LAB_TOPOLOGY=aio && $(MAKE) e2e-aio || rc=$$?; \
+	  $(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py || rc=1; }; \
+	exit $$rc
 
 verify: venv system-deps
 	$(MAKE) lab-up
@@ -64,6 +73,10 @@ verify: venv system-deps
 e2e: venv
 	$(BIN)/ansible-playbook verify_dvr.yml
 	$(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab tests/e2e
+
+# On a running aio lab: verify_dvr.yml as on a single-node DevStack (SSH into VMs, unbound FIP).
+e2e-aio: venv
+	$(BIN)/ansible-playbook verify_dvr.yml -e dvr_verify_vm_access=ssh -e dvr_verify_unbound_fips=1
 
 cleanup: venv
 	$(BIN)/ansible-playbook playbooks/cleanup.yml
