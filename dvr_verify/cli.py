@@ -83,7 +83,39 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     return 0
 
 
+# What Ansible adds to a module's (or async job's) result: not part of the collector's or a
+# probe's output.
+ANSIBLE_KEYS = frozenset(
+    (
+        "changed", "failed", "invocation", "warnings", "deprecations", "item", "ansible_job_id",
+        "finished", "results_file", "started", "stdout", "stderr", "stdout_lines",
+        "stderr_lines", "attempts", "ansible_loop_var", "_ansible_no_log", "skipped",
+    )
+)  # fmt: skip
+
+
+def save_results(data: dict[str, Any], nodes_dir: Path, probe_dir: Path | None) -> None:
+    """Write the module results the playbook hands over on stdin (`nodes`: Neutron host ->
+    dvr_collect result, `probes`: file stem -> probe result) as the run's files."""
+    for directory, section in ((nodes_dir, "nodes"), (probe_dir, "probes")):
+        items = data.get(section) or {}
+        if items and directory is None:
+            raise UsageError(f"results for {section} but no directory to save them in")
+        for name, result in items.items():
+            if "/" in name or name.startswith("."):
+                raise UsageError(f"{section}: bad result name {name!r}")
+            kept = {k: v for k, v in result.items() if k not in ANSIBLE_KEYS}
+            directory.mkdir(parents=True, exist_ok=True)  # type: ignore[union-attr]
+            (directory / f"{name}.json").write_text(json.dumps(kept))  # type: ignore[operator]
+
+
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.results_stdin:
+        try:
+            data = json.load(sys.stdin)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--results-stdin: not JSON ({exc})") from exc
+        save_results(data, Path(args.nodes), Path(args.probe_dir) if args.probe_dir else None)
     fips = [f for value in args.fip or () for f in value.split(",") if f]
     exp = build_expectations(snapshot_from(args), fip_filter=fips or None)
     nodes = load_nodes(Path(args.nodes))
@@ -217,6 +249,11 @@ def parser() -> argparse.ArgumentParser:
         "--fip", action="append", help="only these floating IPs (ids or addresses, comma-separated)"
     )
     check.add_argument("--out", help="write summary.txt, report.json, junit.xml here")
+    check.add_argument(
+        "--results-stdin",
+        action="store_true",
+        help="first save the JSON on stdin ({nodes: {host: result}, probes: {name: result}})",
+    )
     check.add_argument(
         "--phase-starts", help="JSON {phase: epoch seconds}: print and save how long each took"
     )
