@@ -24,7 +24,8 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PHASES = ("collect", "probe", "check")
+# collect starts the collector, which runs on during the probes; collect_wait waits for it.
+PHASES = ("collect", "probe", "collect_wait", "check")
 
 
 def playbook(*args: str) -> None:
@@ -80,11 +81,12 @@ def main() -> None:
     for wanted in (int(n) for n in args.fips.split(",")):
         rows.append(one_count(wanted, math.ceil(wanted / n_computes), args.repeat))
         print(json.dumps(rows[-1]), flush=True)
-    print(f"\n{'FIPs':>5} {'VMs':>4} {'collect':>8} {'probe':>7} {'check':>6} {'total':>6}  (s)")
+    print("\n  FIPs   VMs " + " ".join(f"{p:>12}" for p in PHASES) + "   total (s)")
     for r in rows:
         print(
-            f"{r['fips']:>5} {r['vms']:>4} {r['collect']:>8} {r['probe']:>7} {r['check']:>6} "
-            f"{r['total']:>6}"
+            f"{r['fips']:>6} {r['vms']:>5} "
+            + " ".join(f"{r[p]:>12}" for p in PHASES)
+            + f" {r['total']:>11}"
         )
     if len(rows) > 1:
         print(f"cost of {rows[-1]['fips']} / cost of {rows[0]['fips']}: "
