@@ -74,3 +74,32 @@ def test_each_phase_lasts_until_the_next_one_starts() -> None:
         "probe": 4.5,
         "check": 0.5,
     }
+
+
+def test_results_on_stdin_are_saved_without_ansibles_keys_then_checked(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    import io
+
+    nodes = {}
+    for host in LAB29_HOSTS:
+        result = load_capture(LAB29 / host)
+        result.update({"changed": False, "invocation": {"module_args": {}}, "ansible_job_id": "j1"})
+        nodes[host] = result
+    probes = {"arp": {"arp": [], "ansible_job_id": "j2", "finished": 1}}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"nodes": nodes, "probes": probes})))
+    run = tmp_path / "run"
+    argv = ["check", "--api", str(LAB29 / "api"), "--nodes", str(run / "nodes")]
+    rc = main([*argv, "--probe-dir", str(run / "probes"), "--results-stdin"])
+    assert rc == 0, capsys.readouterr().out
+    saved = json.loads((run / "nodes" / f"{LAB29_HOSTS[0]}.json").read_text())
+    assert "namespaces" in saved and not {"changed", "invocation", "ansible_job_id"} & set(saved)
+    assert json.loads((run / "probes" / "arp.json").read_text()) == {"arp": []}
+
+
+def test_a_result_name_cannot_escape_the_run_directory(tmp_path: Path, capsys, monkeypatch) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"nodes": {"../x": {}}})))
+    rc = main(["check", "--api", str(LAB29 / "api"), "--nodes", str(tmp_path), "--results-stdin"])
+    assert rc == 2 and "bad result name" in capsys.readouterr().err
