@@ -8,7 +8,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: help venv system-deps lint unit kernel test bench clean lab-up lab-down lab-status \
-	verify cleanup e2e e2e-aio offline
+	verify cleanup e2e e2e-aio e2e-ha offline
 
 help:
 	@echo "make verify      bring the lab up and run verify_dvr.yml on it"
@@ -56,13 +56,17 @@ kernel: venv system-deps
 offline: lint unit kernel
 
 # The lab is brought up (idempotent), verified, tested end to end, and always taken down again;
-# then the all-in-one topology (the single-node DevStack shape) is verified the way a DevStack
-# run is: VMs reached over SSH, plus a floating IP on an unbound port (centralized on qg-).
+# then two more topologies, each up, verified, down: the all-in-one (the single-node DevStack
+# shape) verified the way a DevStack run is (VMs reached over SSH, a FIP on an unbound port), and
+# the runbook's three controllers with a DVR+HA router.
+LAB_CLEAN_CHECK := LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py
 test: offline
 	rc=0; $(MAKE) lab-up && $(MAKE) e2e || rc=$$?; \
-	$(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py || rc=1; \
+	$(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; \
 	[ $$rc -ne 0 ] || { $(MAKE) lab-up LAB_TOPOLOGY=aio && $(MAKE) e2e-aio || rc=$$?; \
-	  $(MAKE) lab-down && LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py || rc=1; }; \
+	  $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
+	[ $$rc -ne 0 ] || { $(MAKE) lab-up LAB_TOPOLOGY=seed && $(MAKE) e2e-ha || rc=$$?; \
+	  $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
 	exit $$rc
 
 verify: venv system-deps
@@ -77,6 +81,10 @@ e2e: venv
 # On a running aio lab: verify_dvr.yml as on a single-node DevStack (SSH into VMs, unbound FIP).
 e2e-aio: venv
 	$(BIN)/ansible-playbook verify_dvr.yml -e dvr_verify_vm_access=ssh -e dvr_verify_unbound_fips=1
+
+# On a running seed lab (3 dvr_snat controllers): verify_dvr.yml with a DVR+HA router.
+e2e-ha: venv
+	$(BIN)/ansible-playbook verify_dvr.yml -e dvr_verify_ha=true
 
 cleanup: venv
 	$(BIN)/ansible-playbook playbooks/cleanup.yml

@@ -218,6 +218,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
     done = prov.Provisioned(
         run_id=data["run_id"],
         tag=data["tag"],
+        router_id=data.get("router_id", ""),
+        ha=bool(data.get("ha")),
         vms=[prov.ProvisionedVM(**vm) for vm in data["vms"]],
     )
     prov.wait_active(connect(args.cloud), done, timeout=args.timeout)

@@ -322,11 +322,12 @@ def provision(
 def wait_active(
     conn: Any, done: Provisioned, timeout: float = 90.0, sleep: Callable[[float], None] = time.sleep
 ) -> None:
-    """Wait (bounded) until every VM port and floating IP is ACTIVE."""
+    """Wait (bounded) until every server, VM port and floating IP is ACTIVE and a DVR+HA router
+    has an active agent."""
     deadline = time.monotonic() + timeout
     pending: list[str] = []
     while time.monotonic() < deadline:
-        pending = _servers_pending(conn, done)
+        pending = _servers_pending(conn, done) + _ha_pending(conn, done)
         pending += [
             f"port {vm.name}"
             for vm in done.vms
@@ -341,6 +342,17 @@ def wait_active(
             return
         sleep(2.0)
     raise PreflightError(f"not ACTIVE after {timeout:.0f}s: {', '.join(pending)}")
+
+
+def _ha_pending(conn: Any, done: Provisioned) -> list[str]:
+    """A DVR+HA router is ready once one L3 agent reports it active (keepalived elected a
+    primary, and the agent told the server)."""
+    if not done.ha or not done.router_id:
+        return []
+    states = [a.ha_state for a in conn.network.routers_hosting_l3_agents(done.router_id)]
+    if states.count("active") == 1:
+        return []
+    return [f"router {done.router_id} HA state ({', '.join(map(str, states)) or 'no agent'})"]
 
 
 def _servers_pending(conn: Any, done: Provisioned) -> list[str]:

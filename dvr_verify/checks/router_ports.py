@@ -107,6 +107,8 @@ def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
             ns = fin.namespace(nodes, host, router.qrouter_ns, "snat.redirect", subject)
             if ns is not None:
                 _redirects(fin, ns, host, router, subject)
+        if router.ha and router.snat_hosts:
+            _ha_active(fin, router, subject)
         for binding in router.snat_hosts:
             ns = fin.namespace(nodes, binding.host, router.snat_ns, "snat.namespace", subject)
             if ns is None:
@@ -115,6 +117,21 @@ def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
                 continue  # DVR+HA standby: devices exist, addresses only on the active one
             _snat_namespace(fin, exp, ns, binding.host, router, subject)
     return fin.items
+
+
+def _ha_active(fin: Findings, router: RouterExpectation, subject: str) -> None:
+    """DVR+HA: exactly one of the router's L3 agents reports the router active. None means the
+    API does not know who holds SNAT (keepalived not yet elected, or the agent's state report
+    lost); two or more is split brain."""
+    states = ", ".join(f"{b.host}={b.ha_state or '?'}" for b in router.snat_hosts)
+    fin.verdict(
+        "snat.ha_active",
+        len(router.active_snat_hosts) == 1,
+        subject,
+        expected="exactly one L3 agent with ha_state active",
+        observed=states,
+        hint=f"openstack network agent list --router {router.id} --long",
+    )
 
 
 def _redirects(

@@ -554,3 +554,25 @@ def test_finding_carries_runbook_command() -> None:
     assert hit.namespace == FIP_NS and hit.device == FG_CMP
     assert hit.hint == f"ip netns exec {FIP_NS} sysctl net.ipv4.conf.{FG_CMP}.proxy_arp"
     assert "observed net.ipv4.conf.fg-b7803143-75.proxy_arp = 0" in hit.line()
+
+
+def _as_ha(state: str) -> dict[str, Any]:
+    """The capture's API with its router made DVR+HA and its SNAT agent in `state`."""
+    snapshot = copy.deepcopy(_SNAPSHOT)
+    for router in snapshot["routers"]:
+        router["ha"] = True
+    for agents in snapshot["router_l3_agents"].values():
+        for agent in agents:
+            agent["ha_state"] = state
+    return snapshot
+
+
+def test_dvr_ha_router_needs_exactly_one_active_agent() -> None:
+    standby = [
+        f for f in run(copy.deepcopy(_DOCS), _as_ha("standby")) if f.check == "snat.ha_active"
+    ]
+    assert [f.status for f in standby] == [Status.FAIL]
+    assert "=standby" in standby[0].observed and "agent list --router" in standby[0].hint
+    active = run(copy.deepcopy(_DOCS), _as_ha("active"))
+    assert [f.status for f in active if f.check == "snat.ha_active"] == [Status.PASS]
+    assert not [f for f in active if f.failed]

@@ -212,3 +212,19 @@ def test_auto_backend_follows_the_catalog() -> None:
     assert prov.resolve_backend(SimpleNamespace(has_service=lambda s: True), "auto") == "nova"
     with pytest.raises(prov.PreflightError, match="use auto, lab or nova"):
         prov.resolve_backend(SimpleNamespace(), "ironic")
+
+
+def test_wait_holds_a_dvr_ha_router_until_one_agent_is_active() -> None:
+    states = iter([["standby", "standby"], ["standby", "active"]])
+    active = SimpleNamespace(status="ACTIVE")
+
+    def hosting(_router_id):
+        return [SimpleNamespace(ha_state=s) for s in next(states)]
+
+    network = SimpleNamespace(get_port=lambda _: active, routers_hosting_l3_agents=hosting)
+    done = one_vm_run()
+    done.vms[0].server_id = None
+    done.ha, done.router_id = True, "r"
+    slept: list[float] = []
+    prov.wait_active(SimpleNamespace(network=network), done, timeout=60, sleep=slept.append)
+    assert slept == [2.0]  # polled once more, then the router had its active agent
