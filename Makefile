@@ -60,13 +60,15 @@ offline: lint unit kernel
 # shape) verified the way a DevStack run is (VMs reached over SSH, a FIP on an unbound port), and
 # the runbook's three controllers with a DVR+HA router.
 LAB_CLEAN_CHECK := LAB_EXPECT_DOWN=1 $(BIN)/pytest -q -p no:cacheprovider tests/lab/test_lab_clean.py
-test: offline
-	rc=0; $(MAKE) lab-up && $(MAKE) e2e || rc=$$?; \
-	$(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; \
-	[ $$rc -ne 0 ] || { $(MAKE) lab-up LAB_TOPOLOGY=aio && $(MAKE) e2e-aio || rc=$$?; \
-	  $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
-	[ $$rc -ne 0 ] || { $(MAKE) lab-up LAB_TOPOLOGY=seed && $(MAKE) e2e-ha || rc=$$?; \
-	  $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
+test:
+	@stage() { s=$$(date +%s); "$$@"; r=$$?; echo "make test: stage '$$*' took $$(( $$(date +%s) - s ))s (rc $$r)"; return $$r; }; \
+	stage $(MAKE) offline || exit $$?; \
+	rc=0; stage $(MAKE) lab-up && stage $(MAKE) e2e || rc=$$?; \
+	stage $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; \
+	[ $$rc -ne 0 ] || { stage $(MAKE) lab-up LAB_TOPOLOGY=aio && stage $(MAKE) e2e-aio || rc=$$?; \
+	  stage $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
+	[ $$rc -ne 0 ] || { stage $(MAKE) lab-up LAB_TOPOLOGY=seed && stage $(MAKE) e2e-ha || rc=$$?; \
+	  stage $(MAKE) lab-down && $(LAB_CLEAN_CHECK) || rc=1; }; \
 	exit $$rc
 
 verify: venv system-deps
@@ -75,7 +77,8 @@ verify: venv system-deps
 
 # On a running lab: verify_dvr.yml (its summary in the log), the lab tests, the e2e and fault tests.
 e2e: venv
-	$(BIN)/ansible-playbook verify_dvr.yml
+	@s=$$(date +%s); $(BIN)/ansible-playbook verify_dvr.yml || exit $$?; \
+	echo "make e2e: verify_dvr.yml took $$(( $$(date +%s) - s ))s"
 	$(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab tests/e2e
 
 # On a running aio lab: verify_dvr.yml as on a single-node DevStack (SSH into VMs, unbound FIP).
