@@ -299,6 +299,7 @@ def provision(
                 networks=[{"port": port.id}],
                 availability_zone=f"{nova.zone}:{vm.host}",
                 metadata={TAG: done.tag},
+                config_drive=True,  # the key reaches the VM even where metadata does not
             )
             made.server_id = made.device_id = server.id
         if vm.with_fip:

@@ -56,6 +56,7 @@ def test_nova_boots_one_server_per_vm_on_its_host_on_a_tagged_port() -> None:
     assert [s["availability_zone"] for s in servers] == ["nova:node-12", "nova:node-12"]
     assert all(s["key_name"] == "dvrv-r1" and s["image_id"] == "img" for s in servers)
     assert all(s["metadata"] == {"dvr-verify": "dvr-verify-run-r1"} for s in servers)
+    assert all(s["config_drive"] is True for s in servers)
     ports = calls(log, "create_port")
     # Nova binds the VM ports: no binding host, no device_owner set by us
     assert all("binding_host_id" not in p and "device_owner" not in p for p in ports)
