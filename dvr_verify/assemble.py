@@ -4,7 +4,8 @@ Files in the probe directory (each the JSON a probe module returned; all optiona
 `arp.json` (dvr_arp_probe), `reach.json` (dvr_reach_probe), `capture.json` (dvr_capture while
 every VM pinged the probe host), `traceroute-<vm>.json` (dvr_traceroute inside each VM) or
 `traceroute-<vm>.txt` (the output of the VM's own traceroute, run over SSH: one section per
-destination, each headed `== traceroute <destination>`).
+destination, each headed `== traceroute <destination>`), `unreached.json` (`{"vms": [...]}`: VMs
+SSH did not reach, whose in-VM probes did not run).
 """
 
 from __future__ import annotations
@@ -33,14 +34,25 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def unreached_vms(probe_dir: Path) -> tuple[str, ...]:
+    """The VMs whose in-VM probes (egress ping, traceroute) did not run: SSH did not reach them."""
+    return tuple(_read(probe_dir / "unreached.json").get("vms", ()))
+
+
 def egress_per_vm(
-    resources: Mapping[str, Any], frames: tuple[CapturedFrame, ...], gateway_ip: str | None
+    resources: Mapping[str, Any],
+    frames: tuple[CapturedFrame, ...],
+    gateway_ip: str | None,
+    skip: tuple[str, ...] = (),
 ) -> tuple[EgressCapture, ...]:
     """A VM with a FIP owns the frames from its FIP; one without owns those from the router
-    gateway IP; frames from a fixed IP (not translated at all) belong to that VM."""
+    gateway IP; frames from a fixed IP (not translated at all) belong to that VM. VMs in `skip`
+    sent nothing (their probe did not run) and get no capture."""
     out = []
     gateway = ipaddress.ip_address(gateway_ip) if gateway_ip else None
     for vm in resources.get("vms", ()):
+        if vm["name"] in skip:
+            continue
         fixed = ipaddress.ip_address(vm["ip"])
         fip = ipaddress.ip_address(vm["fip"]) if vm.get("fip") else None
         sources = {fixed, fip if fip is not None else gateway}
@@ -86,5 +98,6 @@ def assemble(probe_dir: Path, resources: Mapping[str, Any], gateway_ip: str | No
         for path in sorted(probe_dir.glob("traceroute-*.json"))
         for t in _read(path).get("traceroutes", ())
     ) + _text_traceroutes(probe_dir, resources)
-    egress = egress_per_vm(resources, frames, gateway_ip) if frames else ()
+    skip = unreached_vms(probe_dir)
+    egress = egress_per_vm(resources, frames, gateway_ip, skip) if frames else ()
     return ProbeResults(arp=arp, egress=egress, reachability=reach, traceroutes=traces)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dvr_verify import provision as prov
-from dvr_verify.assemble import assemble
+from dvr_verify.assemble import assemble, unreached_vms
 from dvr_verify.checks import run_node_checks
 from dvr_verify.checks.dataplane import check_dataplane
 from dvr_verify.expect import (
@@ -27,6 +27,7 @@ from dvr_verify.expect import (
     fetch_snapshot,
     load_snapshot,
 )
+from dvr_verify.findings import Finding, Status
 from dvr_verify.model import CollectorSchemaError, NodeObservation, parse_node
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
@@ -135,6 +136,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.probe_dir}: {exc}") from exc
     if probes is not None:
         findings += check_dataplane(exp, probes, nodes)
+    if args.probe_dir:
+        findings += unreached_findings(resources, unreached_vms(Path(args.probe_dir)))
     vm_names = {vm["port_id"]: vm["name"] for vm in resources.get("vms", ())}
     vm_names.update({port["port_id"]: "(unbound port)" for port in resources.get("unbound", ())})
     rows = fip_rows(exp, nodes, findings, probes, vm_names)
@@ -151,6 +154,27 @@ def cmd_check(args: argparse.Namespace) -> int:
         if args.out:
             (Path(args.out) / "timings.json").write_text(json.dumps(seconds, indent=1))
     return exit_code(findings)
+
+
+def unreached_findings(resources: dict[str, Any], names: Sequence[str]) -> list[Finding]:
+    """'Not verified' for the in-VM probes of VMs SSH did not reach (named as the data-plane
+    checks name them: the FIP, or the VM and its fixed IP)."""
+    out = []
+    for vm in resources.get("vms", ()):
+        if vm["name"] not in names:
+            continue
+        subject = vm.get("fip") or f"{vm['name']} {vm['ip']}"
+        for check in ("egress.source", "trace.path"):
+            out.append(
+                Finding(
+                    check=check,
+                    status=Status.NOT_VERIFIED,
+                    subject=subject,
+                    observed=f"no SSH into VM {vm['name']}: its probe did not run",
+                    hint=f"ssh -F <run dir>/ssh_config {vm['name']}",
+                )
+            )
+    return out
 
 
 def phase_seconds(starts: dict[str, float], end: float) -> dict[str, float]:

@@ -2,7 +2,9 @@
 and green again once repaired. Faults re-run collect, probe and check (playbooks/recheck.yml) on
 the resources the first run kept; nothing is provisioned twice.
 
-Needs the lab (`make lab-up`); skipped with the reason otherwise.
+Needs the lab (`make lab-up`); skipped with the reason otherwise. DVR_E2E_EXTRA_VARS (a JSON
+object) adds variables to the first run, e.g. `{"dvr_verify_vm_access": "ssh"}` to probe from
+inside the VMs over SSH, as on a cloud with Nova (`make e2e-aio`).
 """
 
 from __future__ import annotations
@@ -76,10 +78,11 @@ class Run:
 def kept_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     """One green verify_dvr.yml run whose resources are kept for the fault tests; cleaned after."""
     run_dir = tmp_path_factory.mktemp("run")
+    extra = json.loads(os.environ.get("DVR_E2E_EXTRA_VARS") or "{}")
     result = playbook(
         "verify_dvr.yml",
         "-e",
-        json.dumps({"dvr_verify_keep": True, "dvr_verify_run_dir": str(run_dir)}),
+        json.dumps({**extra, "dvr_verify_keep": True, "dvr_verify_run_dir": str(run_dir)}),
     )
     try:
         print((run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else "")

@@ -62,3 +62,25 @@ def test_a_vm_without_traceroute_is_one_clear_error() -> None:
         ValueError, match=r"traceroute from c1 to 172\.30\.0\.1: not traceroute output"
     ):
         traceroutes_from_text("c1", "10.0.111.5", text)
+
+
+def test_a_vm_ssh_did_not_reach_gets_no_egress_capture(tmp_path: Path) -> None:
+    from dvr_verify.assemble import assemble
+
+    resources = {
+        "vms": [
+            {"name": "c1", "ip": "10.0.111.5", "fip": "172.30.89.10"},
+            {"name": "nofip", "ip": "10.0.111.6", "fip": None},
+        ]
+    }
+    frame = {
+        "src_mac": "fa:16:3e:00:00:01",
+        "dst_mac": "fa:16:3e:00:00:02",
+        "src_ip": "172.30.89.10",
+        "dst_ip": "172.30.0.10",
+        "protocol": "icmp",
+    }
+    (tmp_path / "capture.json").write_text(json.dumps({"frames": [frame]}))
+    (tmp_path / "unreached.json").write_text(json.dumps({"vms": ["nofip"]}))
+    probes = assemble(tmp_path, resources, "172.30.89.2")
+    assert [e.vm for e in probes.egress] == ["c1"]

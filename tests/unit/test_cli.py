@@ -103,3 +103,20 @@ def test_a_result_name_cannot_escape_the_run_directory(tmp_path: Path, capsys, m
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"nodes": {"../x": {}}})))
     rc = main(["check", "--api", str(LAB29 / "api"), "--nodes", str(tmp_path), "--results-stdin"])
     assert rc == 2 and "bad result name" in capsys.readouterr().err
+
+
+def test_vms_ssh_did_not_reach_are_not_verified_not_failed() -> None:
+    from dvr_verify.cli import unreached_findings
+    from dvr_verify.findings import Status
+
+    resources = {
+        "vms": [
+            {"name": "c1", "ip": "10.0.111.5", "fip": "172.30.89.10"},
+            {"name": "nofip", "ip": "10.0.111.6", "fip": None},
+        ]
+    }
+    found = unreached_findings(resources, ["nofip"])
+    assert {(f.check, f.subject, f.status) for f in found} == {
+        ("egress.source", "nofip 10.0.111.6", Status.NOT_VERIFIED),
+        ("trace.path", "nofip 10.0.111.6", Status.NOT_VERIFIED),
+    }
