@@ -436,12 +436,15 @@ def frame_dict(s, pkt):
     }
 
 
-def capture(iface, bpf="ip", timeout=10.0, count=500, ready_file=None, promisc=False):
+def capture(
+    iface, bpf="ip", timeout=10.0, count=500, ready_file=None, promisc=False, on_ready=None
+):
     """Sniff on `iface` with BPF `bpf` for at most `timeout` seconds or `count` frames
     (promiscuous only if `promisc`).
 
     Returns (frames as CapturedFrame dicts for the IPv4 frames, number of frames seen, whether
-    `count` stopped it). `ready_file` is written once the socket is listening.
+    `count` stopped it). `ready_file` is written, and `on_ready` called, once the socket is
+    listening.
     """
     s = load_scapy()
     interface(s, iface)
@@ -454,6 +457,8 @@ def capture(iface, bpf="ip", timeout=10.0, count=500, ready_file=None, promisc=F
         if ready_file:
             with open(ready_file, "w") as handle:
                 handle.write("%d\n" % os.getpid())
+        if on_ready is not None:
+            on_ready()
         packets = s.sniff(opened_socket=sock, timeout=timeout, count=count, store=True)
     finally:
         sock.close()
@@ -598,3 +603,41 @@ def traceroute_in_namespaces(vms, destinations, **kwargs):
         if "error" in out:
             errors[name] = out["error"]
     return {"traceroutes": traces, "errors": errors}
+
+
+# --- everything from the probe host at once ------------------------------------------------
+
+
+def edge_probe(iface, capture_args, arp_args, reach_args):
+    """The capture (in a thread, `capture_args` for `capture`), then, once it listens, the ARP
+    probe and the reach probe at the same time (`arp_args` for `arp_probe`, `reach_args` for
+    `reach_probe`; either None to skip); returns (frames, seen, truncated, arp, reachability,
+    send_errors). One scapy import and one process for all of it."""
+    load_scapy()
+    listening = threading.Event()
+    captured = {}
+
+    def run_capture():
+        try:
+            captured["result"] = capture(iface, on_ready=listening.set, **capture_args)
+        except Exception as exc:  # re-raised in the caller's thread
+            captured["error"] = exc
+            listening.set()
+
+    thread = threading.Thread(target=run_capture, daemon=True)
+    thread.start()
+    listening.wait(timeout=30)
+    if "error" in captured:
+        raise captured["error"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        arp = pool.submit(arp_probe, iface, **arp_args) if arp_args else None
+        reach = pool.submit(reach_probe, **reach_args) if reach_args else None
+        arp_result = arp.result() if arp else []
+        reach_result, send_errors = reach.result() if reach else ([], {})
+    thread.join(capture_args.get("timeout", 10.0) + 30)
+    if "error" in captured:
+        raise captured["error"]
+    if "result" not in captured:
+        raise ProbeError("the capture did not end")
+    frames, seen, truncated = captured["result"]
+    return frames, seen, truncated, arp_result, reach_result, send_errors

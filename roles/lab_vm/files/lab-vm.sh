@@ -1,6 +1,7 @@
 #!/bin/bash
 # lab-vm.sh plug NAME PORT_ID MAC IP/PLEN GATEWAY VM_UUID [MTU [HYBRID]]
 # lab-vm.sh sshd NAME AUTHORIZED_KEY
+# lab-vm.sh serve NAME TCP_PORT
 # lab-vm.sh unplug NAME PORT_ID
 # A lab VM on a lab compute node (run there, as root): namespace vm-NAME plugged into br-int the
 # way os-vif does, with the Neutron port's MAC and IP and a default route via the subnet gateway.
@@ -11,6 +12,8 @@
 # The OVS port carries external_ids iface-id, attached-mac, iface-status=active, vm-uuid.
 # sshd: an sshd inside the VM namespace letting root in with AUTHORIZED_KEY only (what a cloud
 # image's sshd and cloud-init's key injection give a Nova VM).
+# serve: a TCP listener on TCP_PORT in the VM namespace (nc, accepting connection after
+# connection) for the VM's lifetime, as a server in a VM would; the inbound TCP probe's target.
 # unplug stops what runs in the VM namespace (processes the lab and the harness started there),
 # removes whichever plug was made. Prints "changed" when it changed something, else "ok".
 set -euo pipefail
@@ -75,6 +78,17 @@ sshd)
   ip netns exec "$ns" /usr/sbin/sshd -f /dev/null -h "$run/host_key" \
     -o PidFile="$run/sshd.pid" -o AuthorizedKeysFile="$run/authorized_keys" \
     -o PermitRootLogin=prohibit-password -o PasswordAuthentication=no -o UsePAM=no
+  echo changed
+  ;;
+serve)
+  run=/run/dvr-lab-vm-$name
+  if [ -f "$run/tcp.pid" ] && grep -qa -- -dlk "/proc/$(cat "$run/tcp.pid")/cmdline" 2>/dev/null; then
+    echo ok
+    exit 0
+  fi
+  install -d -m 0700 "$run"
+  setsid -f sh -c 'echo $$ > "$1"; exec ip netns exec "$2" nc -dlk "$3"' \
+    sh "$run/tcp.pid" "$ns" "$3" </dev/null >/dev/null 2>&1
   echo changed
   ;;
 unplug)
