@@ -483,3 +483,59 @@ def test_capture_under_ansible_async_in_a_play(topo: Topo, tmp_path) -> None:
     ).egress
     assert cap.macs_from(cap.fip) == {topo.fg_mac}
     assert len([f for f in cap.frames if str(f.dst_ip) == PROBE_IP]) == 2
+
+
+# --- everything from the probe host at once -------------------------------------------------
+
+
+def test_edge_probe_captures_while_arp_and_reach_run_in_the_same_process(
+    topo: Topo, tmp_path
+) -> None:
+    ready = tmp_path / "edge.ready"
+    args = {
+        "interface": "eth0",
+        "capture_filter": f"icmp[icmptype] == icmp-echo and dst host {PROBE_IP}",
+        "capture_count": 3,
+        "capture_timeout": 10,
+        "ready_file": str(ready),
+        "arp_targets": [FIP, FIP2, NOBODY],
+        "arp_timeout": 1,
+        "reach_targets": [FIP],
+        "count": 2,
+        "tcp_port": TCP_PORT,
+        "df_size": LINK_MTU,
+    }
+    edge = subprocess.Popen(
+        ["ip", "netns", "exec", topo.probe, *ansible_argv("dvr_edge_probe", args)],
+        cwd=REPO,
+        env=ansible_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert edge.poll() is None, edge.communicate()
+            assert time.monotonic() < deadline, "capture did not start"
+            time.sleep(0.05)
+        sh("ip", "netns", "exec", topo.vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", PROBE_IP)
+        stdout, stderr = edge.communicate(timeout=60)
+    finally:
+        if edge.poll() is None:
+            edge.kill()
+            edge.wait()
+    result = parse_adhoc(stdout, stderr, "dvr_edge_probe")
+    assert edge.returncode == 0, result.get("msg")
+    # the capture stopped at its count, long before its timeout: the VM's 3 echo requests
+    assert result["truncated"] is True and result["elapsed"] < 8
+    egress = {"vm": "vm-1", "fixed_ip": VM_IP, "fip": FIP, "frames": result["frames"]}
+    reach = result["reachability"]
+    probes = roundtrip(arp=result["arp"], egress=[egress], reachability=reach)
+    assert probes.egress[0].macs_from(probes.egress[0].fip) == {topo.fg_mac}
+    by_target = {str(p.target): p for p in probes.arp}
+    assert by_target[FIP].macs == {topo.fg_mac}
+    assert len(by_target[FIP2].macs) == 2 and not by_target[NOBODY].macs
+    answered = {(str(r.target), r.kind): r.received for r in probes.reachability}
+    assert answered[(FIP, "icmp")] == 2 and answered[(FIP, "tcp")] == 1
+    assert answered[(FIP, "icmp_df")] == 2  # at the path MTU, DF fits
