@@ -238,6 +238,33 @@ def run_module(
     return proc.returncode, parse_adhoc(proc.stdout, proc.stderr, module)
 
 
+def run_while_listening(
+    module: str, args: dict, topo: Topo, ready: Path, then: list[str]
+) -> tuple[int, dict]:
+    """Run `module` in the probe namespace; once it writes `ready`, run `then` (a command)."""
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", topo.probe, *ansible_argv(module, args)],
+        cwd=REPO,
+        env=ansible_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, f"{module} did not start listening"
+            time.sleep(0.05)
+        sh(*then)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    return proc.returncode, parse_adhoc(stdout, stderr, module)
+
+
 def roundtrip(**sections: list) -> ProbeResults:
     """The sections through ProbeResults.from_dict, and back to exactly the same dicts."""
     data = {"arp": [], "egress": [], "reachability": [], "traceroutes": [], **sections}
@@ -387,28 +414,9 @@ def test_capture_via_ansible_sees_fip_and_fg_mac_while_vm_pings(topo: Topo, tmp_
         "count": 100,
         "ready_file": str(ready),
     }
-    capture = subprocess.Popen(
-        ["ip", "netns", "exec", topo.probe, *ansible_argv("dvr_capture", args)],
-        cwd=REPO,
-        env=ansible_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert capture.poll() is None, capture.communicate()
-            assert time.monotonic() < deadline, "capture did not start"
-            time.sleep(0.05)
-        sh("ip", "netns", "exec", topo.vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", PROBE_IP)
-        stdout, stderr = capture.communicate(timeout=60)
-    finally:
-        if capture.poll() is None:
-            capture.kill()
-            capture.wait()
-    result = parse_adhoc(stdout, stderr, "dvr_capture")
-    assert capture.returncode == 0, result.get("msg")
+    ping = ["ip", "netns", "exec", topo.vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", PROBE_IP]
+    rc, result = run_while_listening("dvr_capture", args, topo, ready, ping)
+    assert rc == 0, result.get("msg")
     assert result["truncated"] is False and result["seen"] >= 6
     egress = {"vm": "vm-1", "fixed_ip": VM_IP, "fip": FIP, "frames": result["frames"]}
     (cap,) = roundtrip(egress=[egress]).egress
@@ -505,28 +513,9 @@ def test_edge_probe_captures_while_arp_and_reach_run_in_the_same_process(
         "tcp_port": TCP_PORT,
         "df_size": LINK_MTU,
     }
-    edge = subprocess.Popen(
-        ["ip", "netns", "exec", topo.probe, *ansible_argv("dvr_edge_probe", args)],
-        cwd=REPO,
-        env=ansible_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while not ready.exists():
-            assert edge.poll() is None, edge.communicate()
-            assert time.monotonic() < deadline, "capture did not start"
-            time.sleep(0.05)
-        sh("ip", "netns", "exec", topo.vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", PROBE_IP)
-        stdout, stderr = edge.communicate(timeout=60)
-    finally:
-        if edge.poll() is None:
-            edge.kill()
-            edge.wait()
-    result = parse_adhoc(stdout, stderr, "dvr_edge_probe")
-    assert edge.returncode == 0, result.get("msg")
+    ping = ["ip", "netns", "exec", topo.vm, "ping", "-c", "3", "-i", "0.2", "-W", "1", PROBE_IP]
+    rc, result = run_while_listening("dvr_edge_probe", args, topo, ready, ping)
+    assert rc == 0, result.get("msg")
     # the capture stopped at its count, long before its timeout: the VM's 3 echo requests
     assert result["truncated"] is True and result["elapsed"] < 8
     egress = {"vm": "vm-1", "fixed_ip": VM_IP, "fip": FIP, "frames": result["frames"]}
