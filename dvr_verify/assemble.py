@@ -1,8 +1,9 @@
 """Probe module outputs of one run -> ProbeResults, attributing captured frames to the run's VMs.
 
 Files in the probe directory (each the JSON a probe module returned; all optional):
-`arp.json` (dvr_arp_probe), `reach.json` (dvr_reach_probe), `capture.json` (dvr_capture while
-every VM pinged the probe host), `traceroute-<vm>.json` (dvr_traceroute inside each VM) or
+`arp.json`, `reach.json` and `capture.json` (what dvr_edge_probe, or dvr_arp_probe,
+dvr_reach_probe and dvr_capture, returned while every VM pinged the probe host),
+`traceroute-<node>.json` (dvr_traceroute inside the VMs of a node) or
 `traceroute-<vm>.txt` (the output of the VM's own traceroute, run over SSH: one section per
 destination, each headed `== traceroute <destination>`), `unreached.json` (`{"vms": [...]}`: VMs
 SSH did not reach, whose in-VM probes did not run).
