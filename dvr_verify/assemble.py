@@ -16,7 +16,7 @@ import json
 from collections.abc import Mapping
 from ipaddress import IPv4Address
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dvr_verify.probes import (
     ArpProbe,
@@ -27,6 +27,9 @@ from dvr_verify.probes import (
     Traceroute,
     parse_traceroute,
 )
+from dvr_verify.provision import Provisioned
+
+RunResources = Provisioned | Mapping[str, Any]
 
 _SECTION = "== traceroute "
 
@@ -35,13 +38,28 @@ def _read(path: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+class RunVM(NamedTuple):
+    """What the probes need of a run's VM."""
+
+    name: str
+    ip: str
+    fip: str | None
+
+
+def run_vms(resources: RunResources) -> list[RunVM]:
+    """The run's VMs, from its `Provisioned` (or a dict of its shape, as tests write them)."""
+    if isinstance(resources, Provisioned):
+        return [RunVM(vm.name, vm.ip, vm.fip) for vm in resources.vms]
+    return [RunVM(vm["name"], vm["ip"], vm.get("fip")) for vm in resources.get("vms", ())]
+
+
 def unreached_vms(probe_dir: Path) -> tuple[str, ...]:
     """The VMs whose in-VM probes (egress ping, traceroute) did not run: SSH did not reach them."""
     return tuple(_read(probe_dir / "unreached.json").get("vms", ()))
 
 
 def egress_per_vm(
-    resources: Mapping[str, Any],
+    resources: RunResources,
     frames: tuple[CapturedFrame, ...],
     gateway_ip: str | None,
     skip: tuple[str, ...] = (),
@@ -51,14 +69,14 @@ def egress_per_vm(
     sent nothing (their probe did not run) and get no capture."""
     out = []
     gateway = ipaddress.ip_address(gateway_ip) if gateway_ip else None
-    for vm in resources.get("vms", ()):
-        if vm["name"] in skip:
+    for vm in run_vms(resources):
+        if vm.name in skip:
             continue
-        fixed = ipaddress.ip_address(vm["ip"])
-        fip = ipaddress.ip_address(vm["fip"]) if vm.get("fip") else None
+        fixed = ipaddress.ip_address(vm.ip)
+        fip = ipaddress.ip_address(vm.fip) if vm.fip else None
         sources = {fixed, fip if fip is not None else gateway}
         mine = tuple(f for f in frames if f.src_ip in sources)
-        out.append(EgressCapture(vm=vm["name"], fixed_ip=fixed, fip=fip, frames=mine))
+        out.append(EgressCapture(vm=vm.name, fixed_ip=fixed, fip=fip, frames=mine))
     return tuple(out)
 
 
@@ -76,8 +94,8 @@ def traceroutes_from_text(vm: str, source_ip: str, text: str) -> tuple[Tracerout
     return tuple(out)
 
 
-def _text_traceroutes(probe_dir: Path, resources: Mapping[str, Any]) -> tuple[Traceroute, ...]:
-    fixed = {vm["name"]: vm["ip"] for vm in resources.get("vms", ())}
+def _text_traceroutes(probe_dir: Path, resources: RunResources) -> tuple[Traceroute, ...]:
+    fixed = {vm.name: vm.ip for vm in run_vms(resources)}
     out: list[Traceroute] = []
     for path in sorted(probe_dir.glob("traceroute-*.txt")):
         vm = path.stem.removeprefix("traceroute-")
@@ -86,7 +104,7 @@ def _text_traceroutes(probe_dir: Path, resources: Mapping[str, Any]) -> tuple[Tr
     return tuple(out)
 
 
-def assemble(probe_dir: Path, resources: Mapping[str, Any], gateway_ip: str | None) -> ProbeResults:
+def assemble(probe_dir: Path, resources: RunResources, gateway_ip: str | None) -> ProbeResults:
     arp = tuple(ArpProbe.from_dict(p) for p in _read(probe_dir / "arp.json").get("arp", ()))
     reach = tuple(
         Reachability.from_dict(r) for r in _read(probe_dir / "reach.json").get("reachability", ())

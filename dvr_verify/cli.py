@@ -2,6 +2,10 @@
 
     dvr-verify snapshot --cloud dvr-lab --out runs/x/api
     dvr-verify check --api runs/x/api --nodes runs/x/nodes [--probes P.json] --out runs/x
+    dvr-verify check --run-dir runs/x      (a run directory: its api/, nodes/, probes/, resources)
+
+The steps of a verification run (preflight, provision, wait, probe-plan, save, cleanup) take
+`--run-dir` and read the run's settings from its run.json (rundir.py).
 
 Node files are `<neutron host>.json`, each one `dvr_collect` result (schema 1).
 """
@@ -17,38 +21,26 @@ from pathlib import Path
 from typing import Any
 
 from dvr_verify import provision as prov
-from dvr_verify.assemble import assemble, unreached_vms
-from dvr_verify.checks import run_node_checks
-from dvr_verify.checks.dataplane import check_dataplane
-from dvr_verify.expect import (
-    RESOURCES,
-    ExpectationError,
-    build_expectations,
-    fetch_snapshot,
-    load_snapshot,
-)
-from dvr_verify.findings import Finding, Status
-from dvr_verify.model import CollectorSchemaError, NodeObservation, parse_node
+from dvr_verify import run
+from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_snapshot
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
-from dvr_verify.summary import fip_rows
+from dvr_verify.run import API, NODES, PROBES, load_nodes, unreached_findings
+from dvr_verify.run import RESOURCES as RESOURCES_FILE
+from dvr_verify.rundir import (
+    PREFLIGHT,
+    RunSettings,
+    SettingsError,
+    load_preflight,
+    load_settings,
+    probe_plan,
+)
+
+__all__ = ["load_nodes", "main", "phase_seconds", "unreached_findings"]
 
 
 class UsageError(Exception):
     """Bad input: one line naming what to fix."""
-
-
-def load_nodes(directory: Path) -> dict[str, NodeObservation]:
-    files = sorted(directory.glob("*.json"))
-    if not files:
-        raise UsageError(f"{directory}: no <host>.json collector results (run the collect play)")
-    nodes = {}
-    for path in files:
-        try:
-            nodes[path.stem] = parse_node(json.loads(path.read_text()), host=path.stem)
-        except (json.JSONDecodeError, CollectorSchemaError, KeyError) as exc:
-            raise UsageError(f"{path}: not a dvr_collect result ({exc})") from exc
-    return nodes
 
 
 def connect(cloud: str) -> Any:
@@ -73,14 +65,23 @@ def snapshot_from(args: argparse.Namespace) -> dict[str, Any]:
     raise UsageError("give --api DIR (a saved snapshot) or --cloud NAME (clouds.yaml entry)")
 
 
+def _run_dir(args: argparse.Namespace) -> Path:
+    return Path(args.run_dir)
+
+
+def _settings(args: argparse.Namespace) -> RunSettings:
+    return load_settings(_run_dir(args))
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
-    snap = fetch_snapshot(connect(args.cloud))
-    out = Path(args.out)
+    cloud = args.cloud or _settings(args).cloud
+    snap = fetch_snapshot(connect(cloud))
+    out = Path(args.out) if args.out else _run_dir(args) / API
     out.mkdir(parents=True, exist_ok=True)
     for name in RESOURCES:
         (out / f"{name}.json").write_text(json.dumps({name: snap[name]}, indent=1))
     (out / "router-l3-agents.json").write_text(json.dumps(snap["router_l3_agents"], indent=1))
-    print(f"snapshot of {args.cloud} written to {out}")
+    print(f"snapshot of {cloud} written to {out}")
     return 0
 
 
@@ -110,71 +111,77 @@ def save_results(data: dict[str, Any], nodes_dir: Path, probe_dir: Path | None) 
             (directory / f"{name}.json").write_text(json.dumps(kept))  # type: ignore[operator]
 
 
-def cmd_check(args: argparse.Namespace) -> int:
-    if args.results_stdin:
-        try:
-            data = json.load(sys.stdin)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"--results-stdin: not JSON ({exc})") from exc
-        save_results(data, Path(args.nodes), Path(args.probe_dir) if args.probe_dir else None)
+def _results_from_stdin(nodes_dir: Path, probe_dir: Path | None) -> None:
+    try:
+        data = json.load(sys.stdin)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"--results-stdin: not JSON ({exc})") from exc
+    save_results(data, nodes_dir, probe_dir)
+
+
+def cmd_save(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args)
+    _results_from_stdin(run_dir / NODES, run_dir / PROBES)
+    print(f"results saved in {run_dir}")
+    return 0
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    """`--run-dir D` stands for the run's api/, nodes/, probes/, resources.json and FIPs."""
+    if not args.run_dir:
+        if not args.nodes:
+            raise UsageError("give --run-dir DIR, or --nodes DIR with --api DIR or --cloud NAME")
+        return
+    run_dir = _run_dir(args)
+    args.api = args.api or str(run_dir / API)
+    args.nodes = str(run_dir / NODES)
+    args.out = args.out or str(run_dir)
+    if (run_dir / RESOURCES_FILE).exists():
+        args.resources = str(run_dir / RESOURCES_FILE)
+        args.probe_dir = str(run_dir / PROBES)
+
+
+def _verification(args: argparse.Namespace) -> run.Verification:
+    resources = run.load_resources(Path(args.resources)) if args.resources else None
     fips = [f for value in args.fip or () for f in value.split(",") if f]
-    exp = build_expectations(snapshot_from(args), fip_filter=fips or None)
-    nodes = load_nodes(Path(args.nodes))
-    findings = run_node_checks(exp, nodes)
+    if not fips and args.run_dir and resources is not None:
+        fips = run.run_fips(resources)
     probes = None
-    resources: dict[str, Any] = {}
-    if args.resources:
-        resources = json.loads(Path(args.resources).read_text())
     if args.probes:
         probes = ProbeResults.from_dict(json.loads(Path(args.probes).read_text()))
-    elif args.probe_dir:
-        router = exp.routers.get(resources.get("router_id", ""))
-        gw = router.gateway_port.ips()[0] if router and router.gateway_port else None
-        try:
-            probes = assemble(Path(args.probe_dir), resources, str(gw) if gw else None)
-        except ValueError as exc:
-            raise UsageError(f"{args.probe_dir}: {exc}") from exc
-    if probes is not None:
-        findings += check_dataplane(exp, probes, nodes)
-    if args.probe_dir:
-        findings += unreached_findings(resources, unreached_vms(Path(args.probe_dir)))
-    vm_names = {vm["port_id"]: vm["name"] for vm in resources.get("vms", ())}
-    vm_names.update({port["port_id"]: "(unbound port)" for port in resources.get("unbound", ())})
-    rows = fip_rows(exp, nodes, findings, probes, vm_names)
-    print(render_text(findings, rows))
+    inputs = run.RunInputs(
+        snapshot_from(args),
+        resources,
+        Path(args.probe_dir) if args.probe_dir else None,
+        probes,
+        fips,
+    )
+    return run.verify(inputs, run.load_nodes(Path(args.nodes)))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    _check_inputs(args)
+    if args.results_stdin:
+        _results_from_stdin(Path(args.nodes), Path(args.probe_dir) if args.probe_dir else None)
+    result = _verification(args)
+    print(render_text(result.findings, result.rows))
     if args.out:
-        meta = {"nodes": sorted(nodes), "fips": [str(f.address) for f in exp.fips]}
-        if probes is not None:
-            (Path(args.out) / "probes.json").write_text(json.dumps(probes.as_dict(), indent=1))
-        for kind, path in write_run(Path(args.out), findings, rows, meta).items():
+        meta = {
+            "nodes": sorted(result.nodes),
+            "fips": [str(f.address) for f in result.expectations.fips],
+        }
+        if result.probes is not None:
+            (Path(args.out) / "probes.json").write_text(
+                json.dumps(result.probes.as_dict(), indent=1)
+            )
+        for kind, path in write_run(Path(args.out), result.findings, result.rows, meta).items():
             print(f"{kind}: {path}")
     if args.phase_starts:
         seconds = phase_seconds(json.loads(args.phase_starts), time.time())
         print("phases: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
         if args.out:
             (Path(args.out) / "timings.json").write_text(json.dumps(seconds, indent=1))
-    return exit_code(findings)
-
-
-def unreached_findings(resources: dict[str, Any], names: Sequence[str]) -> list[Finding]:
-    """'Not verified' for the in-VM probes of VMs SSH did not reach (named as the data-plane
-    checks name them: the FIP, or the VM and its fixed IP)."""
-    out = []
-    for vm in resources.get("vms", ()):
-        if vm["name"] not in names:
-            continue
-        subject = vm.get("fip") or f"{vm['name']} {vm['ip']}"
-        for check in ("egress.source", "trace.path"):
-            out.append(
-                Finding(
-                    check=check,
-                    status=Status.NOT_VERIFIED,
-                    subject=subject,
-                    observed=f"no SSH into VM {vm['name']}: its probe did not run",
-                    hint=f"ssh -F <run dir>/ssh_config {vm['name']}",
-                )
-            )
-    return out
+    return exit_code(result.findings)
 
 
 def phase_seconds(starts: dict[str, float], end: float) -> dict[str, float]:
@@ -185,89 +192,100 @@ def phase_seconds(starts: dict[str, float], end: float) -> dict[str, float]:
 
 
 def cmd_preflight(args: argparse.Namespace) -> int:
+    settings = _settings(args)
     result = prov.preflight(
-        connect(args.cloud),
-        args.host or [],
-        args.external_network,
-        backend=args.backend,
-        image=args.image,
-        flavor=args.flavor,
-        ha=args.ha,
+        connect(settings.cloud),
+        [host for _, host in settings.computes],
+        settings.external_network or None,
+        backend=settings.backend,
+        image=settings.image,
+        flavor=settings.flavor,
+        ha=settings.ha,
     )
+    (_run_dir(args) / PREFLIGHT).write_text(json.dumps(result, indent=1))
     print(json.dumps(result))
     return 0
 
 
-def _planned(spec: str) -> prov.PlannedVM:
-    name, _, rest = spec.partition("=")
-    host, _, flag = rest.partition(":")
-    if not name or not host or flag not in ("", "nofip"):
-        raise UsageError(f"--vm {spec!r}: use NAME=HOST or NAME=HOST:nofip")
-    return prov.PlannedVM(name=name, host=host, with_fip=flag != "nofip")
+def _nova_spec(run_dir: Path, settings: RunSettings, found: dict[str, Any]) -> prov.NovaSpec:
+    key = run_dir / "id_ed25519.pub"
+    if not key.exists():
+        raise UsageError(f"{key}: missing (the nova backend boots VMs with the run's key pair)")
+    return prov.NovaSpec(
+        image_id=found["image_id"],
+        flavor_id=found["flavor_id"],
+        public_key=key.read_text().strip(),
+        zone=settings.availability_zone,
+    )
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    vms = [_planned(v) for v in args.vm]
-    nova = None
-    if args.backend == "nova":
-        if not (args.image_id and args.flavor_id and args.public_key_file):
-            raise UsageError("--backend nova needs --image-id, --flavor-id and --public-key-file")
-        nova = prov.NovaSpec(
-            image_id=args.image_id,
-            flavor_id=args.flavor_id,
-            public_key=Path(args.public_key_file).read_text().strip(),
-            zone=args.zone,
-        )
-    conn = connect(args.cloud)
+    run_dir, settings = _run_dir(args), _settings(args)
+    found = load_preflight(run_dir)
+    nova = _nova_spec(run_dir, settings, found) if found["backend"] == "nova" else None
+    vms = prov.plan_vms(settings.computes, settings.vms_per_compute)
+    conn = connect(settings.cloud)
     try:
         done = prov.provision(
             conn,
-            args.run_id,
+            settings.run_id,
             vms,
-            args.external_network_id,
-            args.cidr,
+            found["external_network_id"],
             nova=nova,
-            ha=args.ha,
-            unbound_fips=args.unbound_fips,
+            ha=settings.ha,
+            unbound_fips=settings.unbound_fips,
         )
     except Exception:
-        prov.cleanup(conn, prov.run_tag(args.run_id))
+        prov.cleanup(conn, prov.run_tag(settings.run_id))
         raise
-    print(json.dumps(done.as_dict()))
+    resources = {**done.as_dict(), "vm_access": args.vm_access}
+    (run_dir / RESOURCES_FILE).write_text(json.dumps(resources, indent=4, sort_keys=True))
+    print(f"{len(done.vms)} VMs provisioned: {run_dir / RESOURCES_FILE}")
     return 0
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    data = json.loads(Path(args.resources).read_text())
-    done = prov.Provisioned(
-        run_id=data["run_id"],
-        tag=data["tag"],
-        router_id=data.get("router_id", ""),
-        ha=bool(data.get("ha")),
-        vms=[prov.ProvisionedVM(**vm) for vm in data["vms"]],
+    run_dir, settings = _run_dir(args), _settings(args)
+    done = run.load_resources(run_dir / RESOURCES_FILE)
+    if done is None:
+        raise UsageError(f"{run_dir / RESOURCES_FILE}: missing (provision writes it)")
+    # Nova servers boot (image download, spawn) before their ports go ACTIVE.
+    timeout = (
+        settings.active_timeout if done.backend == "lab" else max(settings.active_timeout, 600)
     )
-    prov.wait_active(connect(args.cloud), done, timeout=args.timeout)
+    prov.wait_active(connect(settings.cloud), done, timeout=timeout)
     print(f"{len(done.vms)} ports and their floating IPs are ACTIVE")
     return 0
 
 
-def cmd_cleanup(args: argparse.Namespace) -> int:
-    deleted = prov.cleanup(connect(args.cloud), args.tag)
-    print("\n".join(deleted) or f"nothing tagged {args.tag}")
+def cmd_probe_plan(args: argparse.Namespace) -> int:
+    run_dir = _run_dir(args)
+    done = run.load_resources(run_dir / RESOURCES_FILE)
+    if done is None:
+        raise UsageError(f"{run_dir / RESOURCES_FILE}: missing (provision writes it)")
+    print(json.dumps(probe_plan(run_dir, done, _settings(args))))
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="dvr-verify", description=__doc__.split("\n")[0])
-    sub = top.add_subparsers(dest="command", required=True)
-    snap = sub.add_parser("snapshot", help="save the API state a check needs")
-    snap.add_argument("--cloud", required=True, help="clouds.yaml entry (admin)")
-    snap.add_argument("--out", required=True, help="directory for <resource>.json")
-    snap.set_defaults(func=cmd_snapshot)
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    tag, cloud = args.tag, args.cloud
+    if args.run_dir:
+        done = run.load_resources(_run_dir(args) / RESOURCES_FILE)
+        tag = done.tag if done else prov.run_tag(_settings(args).run_id)
+        cloud = cloud or _settings(args).cloud
+    if not cloud:
+        raise UsageError("give --cloud NAME (clouds.yaml entry) or --run-dir DIR")
+    deleted = prov.cleanup(connect(cloud), tag)
+    print("\n".join(deleted) or f"nothing tagged {tag}")
+    return 0
+
+
+def _check_parser(sub: Any) -> None:
     check = sub.add_parser("check", help="verify collected node state against the API")
+    check.add_argument("--run-dir", help="a run directory: its api/, nodes/, probes/, resources")
     check.add_argument("--api", help="saved snapshot directory")
     check.add_argument("--cloud", help="clouds.yaml entry (admin), instead of --api")
-    check.add_argument("--nodes", required=True, help="directory of <neutron host>.json")
+    check.add_argument("--nodes", help="directory of <neutron host>.json")
     check.add_argument("--probes", help="probe results JSON (ProbeResults)")
     check.add_argument("--probe-dir", help="probe module outputs of a run (see assemble.py)")
     check.add_argument("--resources", help="the run's provision output (names VMs in reports)")
@@ -284,39 +302,37 @@ def parser() -> argparse.ArgumentParser:
         "--phase-starts", help="JSON {phase: epoch seconds}: print and save how long each took"
     )
     check.set_defaults(func=cmd_check)
-    pre = sub.add_parser("preflight", help="can this cloud run a DVR verification?")
-    pre.add_argument("--cloud", required=True)
-    pre.add_argument("--host", action="append", help="Neutron host the run will use")
-    pre.add_argument("--external-network", help="name or id (default: the only external one)")
-    pre.add_argument("--backend", default="lab", choices=("auto", *prov.BACKENDS))
-    pre.add_argument("--image", default="", help="nova: image name or id (default: cirros*)")
-    pre.add_argument("--flavor", default="", help="nova: flavor name or id (default: smallest)")
-    pre.add_argument("--ha", action="store_true", help="the run's router will be DVR+HA")
-    pre.set_defaults(func=cmd_preflight)
-    make = sub.add_parser("provision", help="create a run's router, network, ports, FIPs")
-    make.add_argument("--cloud", required=True)
-    make.add_argument("--run-id", required=True)
-    make.add_argument("--external-network-id", required=True)
-    make.add_argument("--vm", action="append", required=True, help="NAME=HOST[:nofip]")
-    make.add_argument("--cidr", default=prov.DEFAULT_CIDR)
-    make.add_argument("--backend", default="lab", choices=prov.BACKENDS)
-    make.add_argument("--image-id", help="nova: image id (from preflight)")
-    make.add_argument("--flavor-id", help="nova: flavor id (from preflight)")
-    make.add_argument("--public-key-file", help="nova: the run's SSH public key")
-    make.add_argument("--zone", default="nova", help="nova: availability zone (ZONE:HOST)")
-    make.add_argument("--ha", action="store_true", help="router distributed and HA")
-    make.add_argument(
-        "--unbound-fips", type=int, default=0, help="FIPs on unbound ports (centralized)"
-    )
-    make.set_defaults(func=cmd_provision)
-    wait = sub.add_parser("wait", help="wait until a run's ports and FIPs are ACTIVE")
-    wait.add_argument("--cloud", required=True)
-    wait.add_argument("--resources", required=True)
-    wait.add_argument("--timeout", type=float, default=90.0)
-    wait.set_defaults(func=cmd_wait)
+
+
+# Steps of a run that read everything from its directory: (name, help, function).
+RUN_STEPS = (
+    ("preflight", "can this cloud run the verification? (writes preflight.json)", cmd_preflight),
+    ("provision", "create the run's router, network, ports, VMs, FIPs", cmd_provision),
+    ("wait", "wait until the run's servers, ports and FIPs are ACTIVE", cmd_wait),
+    ("probe-plan", "print what the probe phase needs of the run (JSON)", cmd_probe_plan),
+    ("save", "save the module results on stdin as the run's nodes/ and probes/", cmd_save),
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="dvr-verify", description=__doc__.split("\n")[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    snap = sub.add_parser("snapshot", help="save the API state a check needs")
+    snap.add_argument("--cloud", help="clouds.yaml entry (admin; default: the run's)")
+    snap.add_argument("--out", help="directory for <resource>.json (default: <run dir>/api)")
+    snap.add_argument("--run-dir")
+    snap.set_defaults(func=cmd_snapshot)
+    _check_parser(sub)
+    for name, text, func in RUN_STEPS:
+        step = sub.add_parser(name, help=text)
+        step.add_argument("--run-dir", required=True, help="the run's directory (run.json)")
+        step.set_defaults(func=func)
+        if name == "provision":
+            step.add_argument("--vm-access", default="", help="how probes reach the VMs")
     clean = sub.add_parser("cleanup", help="delete resources by tag")
-    clean.add_argument("--cloud", required=True)
+    clean.add_argument("--cloud", help="clouds.yaml entry (default: the run's)")
     clean.add_argument("--tag", default=prov.TAG, help="a run's tag, or all runs' (default)")
+    clean.add_argument("--run-dir", help="delete this run's resources")
     clean.set_defaults(func=cmd_cleanup)
     return top
 
@@ -325,7 +341,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (UsageError, ExpectationError, prov.PreflightError, OSError) as exc:
+    except (
+        UsageError,
+        run.RunInputError,
+        SettingsError,
+        ExpectationError,
+        prov.PreflightError,
+        OSError,
+    ) as exc:
         print(f"dvr-verify: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # an API error: one line, not a traceback

@@ -92,6 +92,13 @@ class Provisioned:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provisioned:  # placeholder until the merge
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["vms"] = [ProvisionedVM(**vm) for vm in data.get("vms", ())]
+        known["unbound"] = [UnboundFIP(**u) for u in data.get("unbound", ())]
+        return cls(**known)
+
 
 def preflight(
     conn: Any,

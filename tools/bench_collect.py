@@ -82,33 +82,10 @@ def build(name: str, index: int) -> None:
     sh([*ip, "addr", "add", f"10.{a}.{b}.1/24", "dev", qr])
     sh([*ip, "addr", "add", f"169.254.{a}.{2 * b}/31", "dev", rfp])
     sh([*ip, "addr", "add", f"169.254.{a}.{2 * b + 1}/31", "dev", fpr])
-    sh(
-        [
-            *ip,
-            "route",
-            "add",
-            "default",
-            "via",
-            f"169.254.{a}.{2 * b + 1}",
-            "dev",
-            rfp,
-            "table",
-            "16",
-        ]
-    )
-    sh(
-        [
-            *ip,
-            "rule",
-            "add",
-            "from",
-            f"10.{a}.{b}.5",
-            "lookup",
-            "16",
-            "priority",
-            str(32768 + index),
-        ]
-    )
+    gateway = f"169.254.{a}.{2 * b + 1}"
+    sh([*ip, "route", "add", "default", "via", gateway, "dev", rfp, "table", "16"])
+    rule = ["rule", "add", "from", f"10.{a}.{b}.5", "lookup", "16"]
+    sh([*ip, *rule, "priority", str(32768 + index)])
     for host in (5, 6, 7):
         mac = f"fa:16:3e:{a:02x}:{b:02x}:{host:02x}"
         sh(

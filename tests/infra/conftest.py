@@ -20,15 +20,17 @@ from typing import Any
 
 import pytest
 import testinfra
+import yaml
 
-from dvr_verify.assemble import assemble
-from dvr_verify.checks import run_node_checks
-from dvr_verify.checks.dataplane import check_dataplane
-from dvr_verify.expect import Expectations, build_expectations, fetch_snapshot, load_snapshot
+from dvr_verify.expect import Expectations, fetch_snapshot
 from dvr_verify.findings import Finding
 from dvr_verify.model import NodeObservation, parse_node
+from dvr_verify.run import RunInputs, verify
 
 PROBE_GROUPS = ("probe",)
+ROLE_DEFAULTS = Path(__file__).resolve().parents[2] / "roles/dvr_verify/defaults/main.yml"
+# The namespaces a node without dvr_verify_namespaces is collected for: the role's default.
+NAMESPACES = yaml.safe_load(ROLE_DEFAULTS.read_text())["dvr_verify_namespaces"]
 # testinfra runs ansible-inventory and ansible: those of this interpreter's venv.
 os.environ["PATH"] = f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"
 
@@ -38,15 +40,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dvr-run", help="a verify_dvr.yml run directory (runs/<id>)")
     group.addoption("--dvr-audit", action="store_true", help="every floating IP of the cloud")
     group.addoption("--dvr-cloud", default=os.environ.get("OS_CLOUD", "dvr-lab"))
-
-
-def _snapshot(config: pytest.Config) -> dict[str, Any]:
-    run = config.getoption("dvr_run")
-    if run:
-        return load_snapshot(Path(run) / "api")
-    import openstack
-
-    return fetch_snapshot(openstack.connect(cloud=config.getoption("dvr_cloud")))
 
 
 def _scope(config: pytest.Config) -> tuple[str | None, str]:
@@ -74,26 +67,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 _CACHE: dict[str, Any] = {}
 
 
+def _inputs(config: pytest.Config) -> RunInputs:
+    """A run's inputs (its API state, resources and probes), or for an audit the live API."""
+    if "inputs" not in _CACHE:
+        run = config.getoption("dvr_run")
+        if run:
+            _CACHE["inputs"] = RunInputs.from_run_dir(Path(run))
+        else:
+            import openstack
+
+            conn = openstack.connect(cloud=config.getoption("dvr_cloud"))
+            _CACHE["inputs"] = RunInputs(fetch_snapshot(conn))
+    return _CACHE["inputs"]
+
+
 def _expectations(config: pytest.Config) -> Expectations:
     if "exp" not in _CACHE:
-        snapshot = _snapshot(config)
-        run = config.getoption("dvr_run")
-        fips = None
-        if run and (Path(run) / "resources.json").exists():
-            resources = json.loads((Path(run) / "resources.json").read_text())
-            fips = [vm["fip"] for vm in resources["vms"] if vm.get("fip")]
-        _CACHE["exp"] = build_expectations(snapshot, fip_filter=fips)
+        _CACHE["exp"] = _inputs(config).expectations()
     return _CACHE["exp"]
 
 
 def _collect(host: testinfra.host.Host) -> tuple[str, dict[str, Any]]:
+    """dvr_collect with the node's options; those it does not set take the module's defaults."""
     variables = host.ansible.get_variables()
     name = variables.get("neutron_host", variables["inventory_hostname"])
-    args = {
-        "namespaces": variables.get("dvr_verify_namespaces", ["qrouter-*", "snat-*", "fip-*"]),
-        "command_prefix": variables.get("dvr_verify_command_prefix", []),
-        "state_path": variables.get("dvr_verify_state_path", "/var/lib/neutron"),
-    }
+    args = {"namespaces": variables.get("dvr_verify_namespaces", NAMESPACES)}
+    for option in ("command_prefix", "ovs_command_prefix", "state_path"):
+        if f"dvr_verify_{option}" in variables:
+            args[option] = variables[f"dvr_verify_{option}"]
     doc = host.ansible("dvr_collect", json.dumps(args), check=True, become=True)
     return name, doc
 
@@ -117,17 +118,8 @@ def dvr_nodes(request: pytest.FixtureRequest) -> dict[str, NodeObservation]:
 
 @pytest.fixture(scope="session")
 def dvr_findings(request: pytest.FixtureRequest, dvr_nodes) -> list[Finding]:
-    """Every finding of the node checks, plus the data-plane checks of a run's probes."""
-    exp = _expectations(request.config)
-    findings = run_node_checks(exp, dvr_nodes)
-    run = request.config.getoption("dvr_run")
-    if run and (Path(run) / "probes").is_dir():
-        resources = json.loads((Path(run) / "resources.json").read_text())
-        router = exp.routers.get(resources.get("router_id", ""))
-        gateway = router.gateway_port.ips()[0] if router and router.gateway_port else None
-        probes = assemble(Path(run) / "probes", resources, str(gateway) if gateway else None)
-        findings += check_dataplane(exp, probes, dvr_nodes)
-    return findings
+    """Every finding of the one pipeline (dvr_verify.run): node checks, and a run's probes."""
+    return verify(_inputs(request.config), dvr_nodes).findings
 
 
 @pytest.fixture(scope="session")
