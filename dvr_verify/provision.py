@@ -21,8 +21,8 @@ To add a VM backend: a `VMBackend` class in dvr_verify/backends/<name>.py, its e
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from typing import Any
 
@@ -52,6 +52,7 @@ __all__ = [
     "choose_flavor",
     "choose_image",
     "cleanup",
+    "plan_vms",
     "preflight",
     "provision",
     "resolve_backend",
@@ -70,6 +71,22 @@ class PlannedVM:
     name: str
     host: str
     with_fip: bool
+
+
+def plan_vms(computes: Sequence[tuple[str, str]], per_compute: int) -> list[PlannedVM]:
+    """The run's VMs: `per_compute` VMs with a FIP on each compute ((inventory name, Neutron host),
+    in inventory order), named after the inventory name's part before the first '.' (`node-12`,
+    `node-12-1`, ...), then `nofip`, without FIP, on the first compute."""
+    if per_compute < 1:
+        raise ValueError(f"VMs per compute must be 1 or more, not {per_compute}")
+    if not computes:
+        raise ValueError("no compute to plan VMs on")
+    vms = []
+    for inventory_name, host in computes:
+        short = inventory_name.split(".", 1)[0]
+        vms += [PlannedVM(f"{short}-{n}" if n else short, host, True) for n in range(per_compute)]
+    vms.append(PlannedVM("nofip", computes[0][1], False))
+    return vms
 
 
 @dataclass
@@ -119,6 +136,21 @@ class Provisioned:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Provisioned:
+        """The inverse of `as_dict`, for a run's resources.json: keys older files lack take their
+        defaults, keys not of this record (Ansible's `vm_access`) are left out."""
+        known = _known(cls, data)
+        known["vms"] = [ProvisionedVM(**_known(ProvisionedVM, vm)) for vm in data.get("vms", ())]
+        known["unbound"] = [UnboundFIP(**_known(UnboundFIP, u)) for u in data.get("unbound", ())]
+        return cls(**known)
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of `data` that are fields of the dataclass `cls`."""
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def preflight(
