@@ -1,55 +1,98 @@
 """Build and remove the test resources of one run (openstacksdk, admin).
 
 Every Neutron resource carries the tags `dvr-verify` and `dvr-verify-run-<run id>`, so a run's
-leftovers (or every run's, after a crash) can be found and deleted by tag. Nova servers carry the
-run tag in their metadata (key `dvr-verify`), keypairs are named `dvrv-<run id>`.
+leftovers (or every run's, after a crash) can be found and deleted by tag.
 
-VM backends: `lab` creates bound ports (binding:host_id, device_owner compute:nova) that the lab
-plugs as Nova + os-vif would; `nova` boots a server per VM on its host (`availability_zone
-<zone>:<host>`) on a port created here, so the port and its FIP carry the tags.
+Made here, whichever backend makes the VMs: the DVR preflight (L3 agents, external network), the
+tenant network and subnet, the distributed router, the security group, a port per VM and its
+floating IP, FIPs on unbound ports, the wait for ports and FIPs to be ACTIVE, the Neutron part of
+cleanup. A VM backend (dvr_verify/backends, registry `BACKENDS`) does the rest: `lab` creates each
+port bound to its host (binding:host_id, device_owner compute:nova) and the lab's Ansible role
+plugs it as Nova + os-vif would; `nova` boots a server per VM on its host (`availability_zone
+<zone>:<host>`) on the port made here (so the port and its FIP carry the tags) with the run's
+keypair `dvrv-<run id>`, and finds its servers by the run tag in their metadata (key
+`dvr-verify`).
+
+To add a VM backend: a `VMBackend` class in dvr_verify/backends/<name>.py, its entry in
+`BACKENDS` (dvr_verify/backends/__init__.py), and the Ansible role's tasks for it
+(roles/dvr_verify/tasks/backend_<name>_*.yml).
 """
 
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from typing import Any
 
-TAG = "dvr-verify"
+from dvr_verify import backends
+from dvr_verify.backends import every_backend, get_backend
+from dvr_verify.backends.base import TAG, PreflightError, VMBackend, run_tag
+from dvr_verify.backends.lab import LabBackend
+from dvr_verify.backends.nova import (
+    SERVER_STATUS_TIMEOUT,
+    NovaBackend,
+    NovaSpec,
+    choose_flavor,
+    choose_image,
+)
+
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CIDR",
+    "SERVER_STATUS_TIMEOUT",
+    "TAG",
+    "NovaSpec",
+    "PlannedVM",
+    "PreflightError",
+    "Provisioned",
+    "ProvisionedVM",
+    "UnboundFIP",
+    "choose_flavor",
+    "choose_image",
+    "cleanup",
+    "plan_vms",
+    "preflight",
+    "provision",
+    "resolve_backend",
+    "run_tag",
+    "wait_active",
+]
+
 DEFAULT_CIDR = "10.0.111.0/24"
-BACKENDS = ("lab", "nova")
-SERVER_STATUS_TIMEOUT = 300.0
-
-
-class PreflightError(Exception):
-    """The cloud cannot run this verification: one line naming what to fix."""
-
-
-def run_tag(run_id: str) -> str:
-    return f"{TAG}-run-{run_id}"
+BACKENDS = tuple(backends.BACKENDS)  # the names, for the CLI's choices
 
 
 @dataclass
 class PlannedVM:
+    """A VM to make: its name, its Neutron host, whether it gets a floating IP."""
+
     name: str
     host: str
     with_fip: bool
 
 
-@dataclass(frozen=True)
-class NovaSpec:
-    """How the `nova` backend boots a VM: image, flavor, the run's keypair, availability zone."""
-
-    image_id: str
-    flavor_id: str
-    public_key: str
-    zone: str = "nova"
+def plan_vms(computes: Sequence[tuple[str, str]], per_compute: int) -> list[PlannedVM]:
+    """The run's VMs: `per_compute` VMs with a FIP on each compute ((inventory name, Neutron host),
+    in inventory order), named after the inventory name's part before the first '.' (`node-12`,
+    `node-12-1`, ...), then `nofip`, without FIP, on the first compute."""
+    if per_compute < 1:
+        raise ValueError(f"VMs per compute must be 1 or more, not {per_compute}")
+    if not computes:
+        raise ValueError("no compute to plan VMs on")
+    vms = []
+    for inventory_name, host in computes:
+        short = inventory_name.split(".", 1)[0]
+        vms += [PlannedVM(f"{short}-{n}" if n else short, host, True) for n in range(per_compute)]
+    vms.append(PlannedVM("nofip", computes[0][1], False))
+    return vms
 
 
 @dataclass
 class ProvisionedVM:
+    """A VM's port (and server, for nova) as made: what plugging and probing it needs."""
+
     name: str
     host: str
     port_id: str
@@ -76,6 +119,8 @@ class UnboundFIP:
 
 @dataclass
 class Provisioned:
+    """What a run made (its resources.json)."""
+
     run_id: str
     tag: str
     external_network_id: str = ""
@@ -93,11 +138,19 @@ class Provisioned:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Provisioned:  # placeholder until the merge
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        known["vms"] = [ProvisionedVM(**vm) for vm in data.get("vms", ())]
-        known["unbound"] = [UnboundFIP(**u) for u in data.get("unbound", ())]
+    def from_dict(cls, data: Mapping[str, Any]) -> Provisioned:
+        """The inverse of `as_dict`, for a run's resources.json: keys older files lack take their
+        defaults, keys not of this record (Ansible's `vm_access`) are left out."""
+        known = _known(cls, data)
+        known["vms"] = [ProvisionedVM(**_known(ProvisionedVM, vm)) for vm in data.get("vms", ())]
+        known["unbound"] = [UnboundFIP(**_known(UnboundFIP, u)) for u in data.get("unbound", ())]
         return cls(**known)
+
+
+def _known(cls: type, data: Mapping[str, Any]) -> dict[str, Any]:
+    """The items of `data` that are fields of the dataclass `cls`."""
+    names = {f.name for f in fields(cls)}
+    return {key: value for key, value in data.items() if key in names}
 
 
 def preflight(
@@ -143,63 +196,22 @@ def preflight(
 
 
 def resolve_backend(conn: Any, wanted: str) -> str:
-    """`lab` or `nova`; `auto` is `nova` when the catalog has a compute service."""
+    """A name in BACKENDS; `auto` is `nova` when the catalog has a compute service, else `lab`."""
     if wanted == "auto":
         return "nova" if conn.has_service("compute") else "lab"
-    if wanted not in BACKENDS:
-        raise PreflightError(f"dvr_verify_backend {wanted!r}: use auto, lab or nova")
+    if wanted not in backends.BACKENDS:
+        names = ("auto", *backends.BACKENDS)
+        raise PreflightError(
+            f"dvr_verify_backend {wanted!r}: use {', '.join(names[:-1])} or {names[-1]}"
+        )
     return wanted
 
 
 def _backend(
     conn: Any, wanted: str, hosts: Sequence[str], image: str, flavor: str
 ) -> dict[str, Any]:
-    backend = resolve_backend(conn, wanted)
-    if backend == "lab":
-        return {"backend": "lab"}
-    if not conn.has_service("compute"):
-        raise PreflightError("backend nova: the cloud's catalog has no compute service")
-    computes = {s.host: s for s in conn.compute.services() if s.binary == "nova-compute"}
-    missing = [h for h in hosts if h not in computes]
-    if missing:
-        raise PreflightError(f"no nova-compute service on {', '.join(missing)}: check host names")
-    down = [h for h in hosts if computes[h].state != "up" or computes[h].status != "enabled"]
-    if down:
-        raise PreflightError(f"nova-compute down or disabled on {', '.join(down)}")
-    img = choose_image(conn, image)
-    flv = choose_flavor(conn, flavor, min_disk=int(img.min_disk or 0))
-    return {"backend": "nova", "image_id": img.id, "flavor_id": flv.id}
-
-
-def choose_image(conn: Any, wanted: str) -> Any:
-    """The image `wanted` (name or id), or the newest active image named cirros*."""
-    if wanted:
-        img = conn.image.find_image(wanted, ignore_missing=True)
-        if img is None:
-            raise PreflightError(f"image {wanted!r} not found (dvr_verify_image)")
-        return img
-    cirros = [
-        i for i in conn.image.images() if i.status == "active" and i.name.startswith("cirros")
-    ]
-    if not cirros:
-        raise PreflightError("no active cirros* image: set dvr_verify_image")
-    return max(cirros, key=lambda i: i.created_at or "")
-
-
-def choose_flavor(conn: Any, wanted: str, min_disk: int = 0) -> Any:
-    """The flavor `wanted` (name or id), or the smallest public one with 128 MiB or more and
-    enough disk for the image."""
-    if wanted:
-        flv = conn.compute.find_flavor(wanted, ignore_missing=True)
-        if flv is None:
-            raise PreflightError(f"flavor {wanted!r} not found (dvr_verify_flavor)")
-        return flv
-    fits = [f for f in conn.compute.flavors() if f.ram >= 128 and f.disk >= min_disk]
-    if not fits:
-        raise PreflightError(
-            "no flavor with 128 MiB RAM and the image's disk: set dvr_verify_flavor"
-        )
-    return min(fits, key=lambda f: (f.ram, f.disk, f.vcpus))
+    """The VM backend's part of the preflight result (`backend`, for nova image and flavor)."""
+    return get_backend(resolve_backend(conn, wanted)).preflight(conn, hosts, image, flavor)
 
 
 def _external_network(conn: Any, wanted: str | None) -> Any:
@@ -215,6 +227,15 @@ def _external_network(conn: Any, wanted: str | None) -> Any:
     return nets[0]
 
 
+@dataclass(frozen=True)
+class _Lan:
+    """What every VM's port shares: the subnet's prefix length and gateway, the network's MTU."""
+
+    prefixlen: int
+    gateway: str
+    mtu: int
+
+
 def provision(
     conn: Any,
     run_id: str,
@@ -225,131 +246,151 @@ def provision(
     nova: NovaSpec | None = None,
     ha: bool = False,
     unbound_fips: int = 0,
+    vm_backend: VMBackend | None = None,
 ) -> Provisioned:
-    """A distributed router with a gateway, a tenant network, a port per VM, FIPs.
+    """A distributed router with a gateway, a tenant network, a port per VM, FIPs, the VMs.
 
-    Without `nova` (lab backend) ports are created bound (binding:host_id) with device_owner
-    compute:nova, as Nova would, and the caller plugs them. With `nova`, a server boots on each
-    VM's host on its port (Nova binds it); `wait_active` waits for the servers. `unbound_fips`
-    adds FIPs on ports nobody binds (centralized on the SNAT host). On error the caller runs
-    `cleanup(conn, run_tag(run_id))`: everything made so far is tagged.
+    The VMs are `vm_backend`'s, else nova's with `nova`, else lab's. Lab ports are created bound
+    (binding:host_id) with device_owner compute:nova, as Nova would, and the caller plugs them.
+    With `nova`, a server boots on each VM's host on its port (Nova binds it); `wait_active` waits
+    for the servers. `unbound_fips` adds FIPs on ports nobody binds (centralized on the SNAT
+    host). On error the caller runs `cleanup(conn, run_tag(run_id))`: everything made so far is
+    tagged.
     """
-    tags = [TAG, run_tag(run_id)]
+    backend = vm_backend or (NovaBackend(nova) if nova else LabBackend())
     done = Provisioned(
         run_id=run_id,
         tag=run_tag(run_id),
         external_network_id=external_network_id,
-        backend="nova" if nova else "lab",
+        backend=backend.name,
         ha=ha,
     )
-    net = conn.network.create_network(name=f"dvrv-{run_id}-net")
-    conn.network.set_tags(net, tags)
+    net, subnet = _make_network(conn, done, cidr, dhcp=backend.dhcp)
+    _make_router(conn, done)
+    _make_security_group(conn, done)
+    backend.prepare(conn, done)
+    lan = _Lan(int(cidr.split("/")[1]), subnet.gateway_ip, int(net.mtu or 1500))
+    for vm in vms:
+        done.vms.append(_make_vm(conn, done, backend, vm, lan))
+    for index in range(unbound_fips):
+        done.unbound.append(_make_unbound(conn, done, index))
+    return done
+
+
+def _tagged(conn: Any, done: Provisioned, resource: Any) -> Any:
+    """`resource`, now carrying the tags of `done`'s run."""
+    conn.network.set_tags(resource, [TAG, done.tag])
+    return resource
+
+
+def _make_network(conn: Any, done: Provisioned, cidr: str, dhcp: bool) -> tuple[Any, Any]:
+    net = _tagged(conn, done, conn.network.create_network(name=f"dvrv-{done.run_id}-net"))
     done.network_id = net.id
     subnet = conn.network.create_subnet(
         network_id=net.id,
-        name=f"dvrv-{run_id}-subnet",
+        name=f"dvrv-{done.run_id}-subnet",
         ip_version=4,
         cidr=cidr,
-        enable_dhcp=nova is not None,  # Nova VMs (cirros) take their address by DHCP
+        enable_dhcp=dhcp,
     )
-    conn.network.set_tags(subnet, tags)
-    done.subnet_id = subnet.id
+    done.subnet_id = _tagged(conn, done, subnet).id
+    return net, subnet
+
+
+def _make_router(conn: Any, done: Provisioned) -> None:
     router = conn.network.create_router(
-        name=f"dvrv-{run_id}-router",
+        name=f"dvrv-{done.run_id}-router",
         is_distributed=True,
-        is_ha=ha,
-        external_gateway_info={"network_id": external_network_id},
+        is_ha=done.ha,
+        external_gateway_info={"network_id": done.external_network_id},
     )
-    conn.network.set_tags(router, tags)
-    done.router_id = router.id
-    conn.network.add_interface_to_router(router, subnet_id=subnet.id)
-    group = conn.network.create_security_group(name=f"dvrv-{run_id}-sg")
-    conn.network.set_tags(group, tags)
-    done.security_group_id = group.id
+    done.router_id = _tagged(conn, done, router).id
+    conn.network.add_interface_to_router(router, subnet_id=done.subnet_id)
+
+
+def _make_security_group(conn: Any, done: Provisioned) -> None:
+    group = conn.network.create_security_group(name=f"dvrv-{done.run_id}-sg")
+    done.security_group_id = _tagged(conn, done, group).id
     for protocol in ("icmp", "tcp"):  # the probes: ping, DF ping, TCP (and SSH) to the FIP
         conn.network.create_security_group_rule(
             security_group_id=group.id, direction="ingress", ethertype="IPv4", protocol=protocol
         )
-    if nova:
-        done.keypair = f"dvrv-{run_id}"
-        conn.compute.create_keypair(name=done.keypair, public_key=nova.public_key)
-    prefixlen = int(cidr.split("/")[1])
-    mtu = int(net.mtu or 1500)
-    for vm in vms:
-        device_id = "" if nova else str(uuid.uuid4())
-        binding = {} if nova else {"device_owner": "compute:nova", "binding_host_id": vm.host}
-        port = conn.network.create_port(
-            network_id=net.id,
-            name=f"dvrv-{run_id}-{vm.name}",
-            device_id=device_id,
-            security_group_ids=[group.id],
-            **binding,
-        )
-        conn.network.set_tags(port, tags)
-        made = ProvisionedVM(
-            name=vm.name,
-            host=vm.host,
-            port_id=port.id,
-            device_id=device_id,
-            mac=port.mac_address,
-            ip=port.fixed_ips[0]["ip_address"],
-            prefixlen=prefixlen,
-            gateway=subnet.gateway_ip,
-            mtu=mtu,
-        )
-        if nova:
-            server = conn.compute.create_server(
-                name=f"dvrv-{run_id}-{vm.name}",
-                image_id=nova.image_id,
-                flavor_id=nova.flavor_id,
-                key_name=done.keypair,
-                networks=[{"port": port.id}],
-                availability_zone=f"{nova.zone}:{vm.host}",
-                metadata={TAG: done.tag},
-                config_drive=True,  # the key reaches the VM even where metadata does not
-            )
-            made.server_id = made.device_id = server.id
-        if vm.with_fip:
-            fip = conn.network.create_ip(floating_network_id=external_network_id, port_id=port.id)
-            conn.network.set_tags(fip, tags)
-            made.fip, made.fip_id = fip.floating_ip_address, fip.id
-        done.vms.append(made)
-    for index in range(unbound_fips):
-        port = conn.network.create_port(
-            network_id=net.id, name=f"dvrv-{run_id}-unbound{index}", security_group_ids=[group.id]
-        )
-        conn.network.set_tags(port, tags)
-        fip = conn.network.create_ip(floating_network_id=external_network_id, port_id=port.id)
-        conn.network.set_tags(fip, tags)
-        done.unbound.append(
-            UnboundFIP(port.id, port.fixed_ips[0]["ip_address"], fip.floating_ip_address, fip.id)
-        )
-    return done
+
+
+def _make_port(conn: Any, done: Provisioned, name: str, **args: Any) -> Any:
+    port = conn.network.create_port(
+        network_id=done.network_id,
+        name=f"dvrv-{done.run_id}-{name}",
+        security_group_ids=[done.security_group_id],
+        **args,
+    )
+    return _tagged(conn, done, port)
+
+
+def _make_fip(conn: Any, done: Provisioned, port_id: str) -> Any:
+    fip = conn.network.create_ip(floating_network_id=done.external_network_id, port_id=port_id)
+    return _tagged(conn, done, fip)
+
+
+def _make_vm(
+    conn: Any, done: Provisioned, backend: VMBackend, vm: PlannedVM, lan: _Lan
+) -> ProvisionedVM:
+    """The VM's port (bound as its backend says), the VM, its FIP."""
+    args = backend.port_args(vm)
+    port = _make_port(conn, done, vm.name, **args)
+    made = ProvisionedVM(
+        name=vm.name,
+        host=vm.host,
+        port_id=port.id,
+        device_id=args["device_id"],
+        mac=port.mac_address,
+        ip=port.fixed_ips[0]["ip_address"],
+        prefixlen=lan.prefixlen,
+        gateway=lan.gateway,
+        mtu=lan.mtu,
+    )
+    server_id = backend.make_vm(conn, done, made)
+    if server_id is not None:
+        made.server_id = made.device_id = server_id
+    if vm.with_fip:
+        fip = _make_fip(conn, done, port.id)
+        made.fip, made.fip_id = fip.floating_ip_address, fip.id
+    return made
+
+
+def _make_unbound(conn: Any, done: Provisioned, index: int) -> UnboundFIP:
+    port = _make_port(conn, done, f"unbound{index}")
+    fip = _make_fip(conn, done, port.id)
+    return UnboundFIP(port.id, port.fixed_ips[0]["ip_address"], fip.floating_ip_address, fip.id)
 
 
 def wait_active(
     conn: Any, done: Provisioned, timeout: float = 90.0, sleep: Callable[[float], None] = time.sleep
 ) -> None:
     """Wait (bounded) until every server, VM port and floating IP is ACTIVE and a DVR+HA router
-    has an active agent."""
+    has an active agent. Every backend is asked for its VMs (a record may lack `backend`)."""
     deadline = time.monotonic() + timeout
+    vm_backends = every_backend()
     pending: list[str] = []
     while time.monotonic() < deadline:
-        pending = _servers_pending(conn, done) + _ha_pending(conn, done)
-        pending += [
-            f"port {vm.name}"
-            for vm in done.vms
-            if conn.network.get_port(vm.port_id).status != "ACTIVE"
-        ]
-        pending += [
-            f"floating IP {vm.fip}"
-            for vm in done.vms
-            if vm.fip_id and conn.network.get_ip(vm.fip_id).status != "ACTIVE"
-        ]
+        pending = [item for b in vm_backends for item in b.pending(conn, done)]
+        pending += _ha_pending(conn, done) + _neutron_pending(conn, done)
         if not pending:
             return
         sleep(2.0)
     raise PreflightError(f"not ACTIVE after {timeout:.0f}s: {', '.join(pending)}")
+
+
+def _neutron_pending(conn: Any, done: Provisioned) -> list[str]:
+    """The VM ports and floating IPs not ACTIVE yet."""
+    pending = [
+        f"port {vm.name}" for vm in done.vms if conn.network.get_port(vm.port_id).status != "ACTIVE"
+    ]
+    return pending + [
+        f"floating IP {vm.fip}"
+        for vm in done.vms
+        if vm.fip_id and conn.network.get_ip(vm.fip_id).status != "ACTIVE"
+    ]
 
 
 def _ha_pending(conn: Any, done: Provisioned) -> list[str]:
@@ -363,49 +404,45 @@ def _ha_pending(conn: Any, done: Provisioned) -> list[str]:
     return [f"router {done.router_id} HA state ({', '.join(map(str, states)) or 'no agent'})"]
 
 
-def _servers_pending(conn: Any, done: Provisioned) -> list[str]:
-    """Servers not ACTIVE yet; a server in ERROR ends the wait with Nova's fault message."""
-    pending = []
-    for vm in done.vms:
-        if not vm.server_id:
-            continue
-        server = conn.compute.get_server(vm.server_id)
-        if server.status == "ERROR":
-            fault = (server.fault or {}).get("message", "no fault message")
-            raise PreflightError(f"server {vm.name} on {vm.host}: ERROR: {fault}")
-        if server.status != "ACTIVE":
-            pending.append(f"server {vm.name} ({server.status})")
-    return pending
+ROUTER_INTERFACES = (
+    "network:router_interface_distributed",
+    "network:router_interface",
+    "network:ha_router_replicated_interface",
+)
 
 
 def cleanup(conn: Any, tag: str = TAG) -> list[str]:
-    """Delete every resource carrying `tag` (a run's tag, or `dvr-verify` for all runs)."""
+    """Delete every resource carrying `tag` (a run's tag, or `dvr-verify` for all runs): the
+    backends' (servers, keypairs), then floating IPs, ports, routers, networks, security groups."""
+    net = conn.network
     deleted = _cleanup_compute(conn, tag)
-    for fip in list(conn.network.ips(tags=tag)):
-        conn.network.delete_ip(fip, ignore_missing=True)
-        deleted.append(f"floating IP {fip.floating_ip_address}")
-    for port in list(conn.network.ports(tags=tag)):
-        conn.network.delete_port(port, ignore_missing=True)
-        deleted.append(f"port {port.name}")
-    for router in list(conn.network.routers(tags=tag)):
-        for port in list(conn.network.ports(device_id=router.id)):
-            if port.device_owner in (
-                "network:router_interface_distributed",
-                "network:router_interface",
-                "network:ha_router_replicated_interface",
-            ):
-                for fixed in port.fixed_ips:
-                    conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
-        conn.network.update_router(router, external_gateway_info=None)
-        conn.network.delete_router(router, ignore_missing=True)
-        deleted.append(f"router {router.name}")
-    for net in list(conn.network.networks(tags=tag)):
-        conn.network.delete_network(net, ignore_missing=True)
-        deleted.append(f"network {net.name}")
-    for group in list(conn.network.security_groups(tags=tag)):
-        conn.network.delete_security_group(group, ignore_missing=True)
-        deleted.append(f"security group {group.name}")
+    deleted += _delete(net.ips(tags=tag), net.delete_ip, "floating IP", "floating_ip_address")
+    deleted += _delete(net.ports(tags=tag), net.delete_port, "port")
+    deleted += _delete(net.routers(tags=tag), partial(_delete_router, conn), "router")
+    deleted += _delete(net.networks(tags=tag), net.delete_network, "network")
+    deleted += _delete(net.security_groups(tags=tag), net.delete_security_group, "security group")
     return deleted
+
+
+def _delete(
+    items: Iterable[Any], delete: Callable[..., Any], kind: str, label: str = "name"
+) -> list[str]:
+    """Delete each of `items` (listed first); '<kind> <its label>' for each."""
+    deleted = []
+    for item in list(items):
+        delete(item, ignore_missing=True)
+        deleted.append(f"{kind} {getattr(item, label)}")
+    return deleted
+
+
+def _delete_router(conn: Any, router: Any, ignore_missing: bool) -> None:
+    """Detach the router from its subnets and the external network, then delete it."""
+    for port in list(conn.network.ports(device_id=router.id)):
+        if port.device_owner in ROUTER_INTERFACES:
+            for fixed in port.fixed_ips:
+                conn.network.remove_interface_from_router(router, subnet_id=fixed["subnet_id"])
+    conn.network.update_router(router, external_gateway_info=None)
+    conn.network.delete_router(router, ignore_missing=ignore_missing)
 
 
 def _cleanup_compute(
@@ -414,33 +451,8 @@ def _cleanup_compute(
     timeout: float = SERVER_STATUS_TIMEOUT,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """Delete the servers whose metadata carries `tag` (or any run's) and the runs' keypairs;
-    wait (bounded) until the servers are gone, so their ports can go."""
-    if not conn.has_service("compute"):
-        return []
-    mine = _run_id_of(tag)
-    deleted = []
-    servers = [
-        s
-        for s in conn.compute.servers(details=True, all_projects=True)
-        if TAG in (s.metadata or {}) and (mine is None or s.metadata[TAG] == tag)
+    """Every backend's cleanup of `tag` (nova: servers by metadata, keypairs), waiting (bounded)
+    until the servers are gone, so their ports can go."""
+    return [
+        line for b in every_backend() for line in b.cleanup(conn, tag, timeout=timeout, sleep=sleep)
     ]
-    for server in servers:
-        conn.compute.delete_server(server, ignore_missing=True)
-        deleted.append(f"server {server.name}")
-    deadline = time.monotonic() + timeout
-    while servers and time.monotonic() < deadline:
-        servers = [s for s in servers if conn.compute.find_server(s.id, ignore_missing=True)]
-        if servers:
-            sleep(2.0)
-    for key in list(conn.compute.keypairs()):
-        if key.name == f"dvrv-{mine}" or (mine is None and key.name.startswith("dvrv-")):
-            conn.compute.delete_keypair(key, ignore_missing=True)
-            deleted.append(f"keypair {key.name}")
-    return deleted
-
-
-def _run_id_of(tag: str) -> str | None:
-    """The run id in a run's tag; None for the tag of all runs."""
-    prefix = f"{TAG}-run-"
-    return tag[len(prefix) :] if tag.startswith(prefix) else None
