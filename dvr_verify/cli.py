@@ -22,6 +22,7 @@ from typing import Any
 
 from dvr_verify import provision as prov
 from dvr_verify import run
+from dvr_verify.backends import BACKENDS
 from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_snapshot
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
@@ -249,10 +250,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     done = run.load_resources(run_dir / RESOURCES_FILE)
     if done is None:
         raise UsageError(f"{run_dir / RESOURCES_FILE}: missing (provision writes it)")
-    # Nova servers boot (image download, spawn) before their ports go ACTIVE.
-    timeout = (
-        settings.active_timeout if done.backend == "lab" else max(settings.active_timeout, 600)
-    )
+    timeout = max(settings.active_timeout, BACKENDS[done.backend].min_active_timeout)
     prov.wait_active(connect(settings.cloud), done, timeout=timeout)
     print(f"{len(done.vms)} ports and their floating IPs are ACTIVE")
     return 0

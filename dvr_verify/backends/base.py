@@ -48,6 +48,8 @@ class VMBackend(ABC):
     """The key in `BACKENDS`, recorded as the run's `backend`."""
     dhcp: ClassVar[bool]
     """Whether the VMs take their address by DHCP (the run's subnet enables it)."""
+    min_active_timeout: ClassVar[int] = 0
+    """Seconds the ACTIVE wait lasts at least, whatever dvr_verify_active_timeout says."""
 
     @abstractmethod
     def preflight(

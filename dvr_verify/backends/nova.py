@@ -37,6 +37,7 @@ class NovaBackend(VMBackend):
 
     name = "nova"
     dhcp = True  # Nova VMs (cirros) take their address by DHCP
+    min_active_timeout = 600  # servers boot (image download, spawn) before their ports go ACTIVE
 
     def __init__(self, spec: NovaSpec | None = None) -> None:
         self.spec = spec
