@@ -28,12 +28,9 @@ NODE_CHECKS: dict[str, NodeCheck] = {
 }
 
 
-def run_node_checks(
-    exp: Expectations, nodes: Mapping[str, NodeObservation], families: list[str] | None = None
-) -> list[Finding]:
-    """Every node-state check family (or the named ones), in a stable order."""
+def run_node_checks(exp: Expectations, nodes: Mapping[str, NodeObservation]) -> list[Finding]:
+    """Every node-state check family, in a stable order."""
     findings: list[Finding] = []
-    for name, check in NODE_CHECKS.items():
-        if families is None or name in families:
-            findings.extend(check(exp, nodes))
+    for check in NODE_CHECKS.values():
+        findings.extend(check(exp, nodes))
     return findings
