@@ -158,6 +158,13 @@ class RouterExpectation:
     def active_snat_hosts(self) -> tuple[str, ...]:
         return tuple(b.host for b in self.snat_hosts if b.active)
 
+    def snat_port_on(self, subnet_id: str) -> Port | None:
+        """The router's sg- (centralized SNAT) port on `subnet_id`."""
+        return next(
+            (p for p in self.snat_ports if any(f.subnet_id == subnet_id for f in p.fixed_ips)),
+            None,
+        )
+
 
 class Placement(StrEnum):
     DISTRIBUTED = "distributed"  # plumbed on the host of its port (fip- + qrouter-)

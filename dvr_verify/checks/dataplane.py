@@ -158,14 +158,7 @@ def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Node
             )
             return
     else:
-        sg = next(
-            (
-                p
-                for p in router.snat_ports
-                if any(f.subnet_id == qr_port.fixed_ips[0].subnet_id for f in p.fixed_ips)
-            ),
-            None,
-        )
+        sg = router.snat_port_on(qr_port.fixed_ips[0].subnet_id)
         middle = next(iter(sg.ips()), None) if sg else None
         label = "sg- address"
     want = (qr_ip, middle, ext_gw)
