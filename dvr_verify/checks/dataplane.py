@@ -21,7 +21,22 @@ from dvr_verify.expect import (
 )
 from dvr_verify.findings import Finding, Status
 from dvr_verify.model import IPAddress
-from dvr_verify.probes import ArpProbe, EgressCapture, ProbeResults, Reachability, Traceroute
+from dvr_verify.probes import (
+    REACH_KINDS,
+    ArpProbe,
+    EgressCapture,
+    ProbeResults,
+    Reachability,
+    Traceroute,
+)
+
+# Every check id a data-plane verdict can carry; reach.<kind> for each reachability kind.
+DATAPLANE_CHECKS: tuple[str, ...] = (
+    "arp.responder",
+    "egress.source",
+    *(f"reach.{kind}" for kind in sorted(REACH_KINDS)),
+    "trace.path",
+)
 
 
 def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectation]:
