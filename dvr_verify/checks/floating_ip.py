@@ -84,7 +84,7 @@ def _fip_rule(at: At, fip: FloatingIPExpectation, node: NodeObservation) -> None
     if not ok:
         return
     on_host = replace(at, ns=None)
-    cmd = "cat /var/lib/neutron/fip-priorities"
+    cmd = f"cat {node.state_path}/fip-priorities"
     if node.fip_priorities is None:
         on_host.not_verified("fip.priority_state", "fip-priorities not readable", cmd=cmd)
         return

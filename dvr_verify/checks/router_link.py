@@ -167,7 +167,7 @@ def _linklocal(at: At, link: Link, *, even: bool, legacy: set) -> ipaddress.IPv4
 
 
 def _state_file(at: At, node: NodeObservation, router: RouterExpectation, rfp_ip) -> None:
-    cmd = "cat /var/lib/neutron/fip-linklocal-networks"
+    cmd = f"cat {node.state_path}/fip-linklocal-networks"
     if node.fip_linklocal is None:
         at.not_verified("rfp.state_file", "fip-linklocal-networks not readable", cmd=cmd)
         return
