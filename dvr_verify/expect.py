@@ -158,6 +158,13 @@ class RouterExpectation:
     def active_snat_hosts(self) -> tuple[str, ...]:
         return tuple(b.host for b in self.snat_hosts if b.active)
 
+    def snat_port_on(self, subnet_id: str) -> Port | None:
+        """The router's sg- (centralized SNAT) port on `subnet_id`."""
+        return next(
+            (p for p in self.snat_ports if any(f.subnet_id == subnet_id for f in p.fixed_ips)),
+            None,
+        )
+
 
 class Placement(StrEnum):
     DISTRIBUTED = "distributed"  # plumbed on the host of its port (fip- + qrouter-)
@@ -374,25 +381,11 @@ def build_expectations(
     `fip_filter` keeps only the floating IPs whose id or address is listed (default: all).
     """
     ports = tuple(_port(p) for p in snapshot["ports"])
-    ports_by_id = {p.id: p for p in ports}
     agents = [_agent(a) for a in snapshot["agents"]]
     l3_agents = {a.host: a for a in agents if a.agent_type == "L3 agent"}
     ovs_agents = {a.host: a for a in agents if a.agent_type == "Open vSwitch agent"}
-    networks = {
-        n["id"]: Network(
-            n["id"], n.get("name") or "", int(n.get("mtu") or 1500), bool(n.get("router:external"))
-        )
-        for n in snapshot["networks"]
-    }
-    subnets = {
-        s["id"]: Subnet(
-            s["id"],
-            s["network_id"],
-            ipaddress.ip_network(s["cidr"]),
-            ipaddress.ip_address(s["gateway_ip"]) if s.get("gateway_ip") else None,
-        )
-        for s in snapshot["subnets"]
-    }
+    networks = {n["id"]: _network(n) for n in snapshot["networks"]}
+    subnets = {s["id"]: _subnet(s) for s in snapshot["subnets"]}
     l3_raw = snapshot.get("router_l3_agents") or {}
     routers = {
         r["id"]: _router(r, ports, l3_raw.get(r["id"], ()), l3_agents)
@@ -402,48 +395,67 @@ def build_expectations(
     fg_ports = {
         (p.network_id, p.host): p for p in ports if p.device_owner == FIP_AGENT_GATEWAY and p.host
     }
-    fips = []
-    for raw in snapshot["floatingips"]:
-        if (
-            fip_filter
-            and raw["id"] not in fip_filter
-            and raw["floating_ip_address"] not in fip_filter
-        ):
-            continue
-        port = ports_by_id.get(raw.get("port_id") or "")
-        router = routers.get(raw.get("router_id") or "")
-        if raw.get("router_id") and router is None:
-            continue  # a legacy (centralized, non-DVR) router: out of scope
-        placement = _placement(port, router, l3_agents)
-        host = port.host if port is not None and port.host else None
-        ext = raw["floating_network_id"]
-        fips.append(
-            FloatingIPExpectation(
-                id=raw["id"],
-                address=ipaddress.ip_address(raw["floating_ip_address"]),
-                fixed_ip=ipaddress.ip_address(raw["fixed_ip_address"])
-                if raw.get("fixed_ip_address")
-                else None,
-                port=port,
-                host=host,
-                router_id=raw.get("router_id"),
-                ext_net_id=ext,
-                status=raw.get("status") or "",
-                placement=placement,
-                fg_port=fg_ports.get((ext, host)) if host else None,
-            )
-        )
     exp = Expectations(
         routers=routers,
-        fips=tuple(sorted(fips, key=lambda f: f.address)),
+        fips=(),
         networks=networks,
         subnets=subnets,
         l3_agents=l3_agents,
         ovs_agents=ovs_agents,
         fg_ports=fg_ports,
-        ports=ports_by_id,
+        ports={p.id: p for p in ports},
     )
+    fips = (
+        _fip(raw, exp)
+        for raw in snapshot["floatingips"]
+        if not fip_filter or raw["id"] in fip_filter or raw["floating_ip_address"] in fip_filter
+    )
+    in_scope = (f for f in fips if f is not None)
+    exp = replace(exp, fips=tuple(sorted(in_scope, key=lambda f: f.address)))
     return replace(exp, namespaces=namespace_expectations(exp))
+
+
+def _network(raw: Mapping[str, Any]) -> Network:
+    return Network(
+        raw["id"],
+        raw.get("name") or "",
+        int(raw.get("mtu") or 1500),
+        bool(raw.get("router:external")),
+    )
+
+
+def _subnet(raw: Mapping[str, Any]) -> Subnet:
+    return Subnet(
+        raw["id"],
+        raw["network_id"],
+        ipaddress.ip_network(raw["cidr"]),
+        ipaddress.ip_address(raw["gateway_ip"]) if raw.get("gateway_ip") else None,
+    )
+
+
+def _fip(raw: Mapping[str, Any], exp: Expectations) -> FloatingIPExpectation | None:
+    """The floating IP's expectation; None for one on a legacy (centralized, non-DVR) router."""
+    port = exp.ports.get(raw.get("port_id") or "")
+    router = exp.routers.get(raw.get("router_id") or "")
+    if raw.get("router_id") and router is None:
+        return None  # out of scope
+    placement = _placement(port, router, exp.l3_agents)
+    host = port.host if port is not None and port.host else None
+    ext = raw["floating_network_id"]
+    return FloatingIPExpectation(
+        id=raw["id"],
+        address=ipaddress.ip_address(raw["floating_ip_address"]),
+        fixed_ip=ipaddress.ip_address(raw["fixed_ip_address"])
+        if raw.get("fixed_ip_address")
+        else None,
+        port=port,
+        host=host,
+        router_id=raw.get("router_id"),
+        ext_net_id=ext,
+        status=raw.get("status") or "",
+        placement=placement,
+        fg_port=exp.fg_ports.get((ext, host)) if host else None,
+    )
 
 
 def namespace_expectations(exp: Expectations) -> tuple[NamespaceExpectation, ...]:

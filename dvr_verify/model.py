@@ -15,6 +15,7 @@ IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 NAMESPACE_KINDS = ("qrouter", "snat", "fip", "qdhcp")
+DEFAULT_STATE_PATH = "/var/lib/neutron"  # the L3 agent's state_path unless configured
 
 
 class CollectorSchemaError(ValueError):
@@ -234,6 +235,7 @@ class NodeObservation:
     fip_linklocal: Mapping[str, IPNetwork] | None
     fip_priorities: Mapping[IPAddress, int] | None
     errors: tuple[str, ...] = ()
+    state_path: str = DEFAULT_STATE_PATH  # where the L3 agent keeps its state files
 
     def ns(self, name: str) -> Namespace | None:
         namespace = self.namespaces.get(name)
@@ -473,4 +475,5 @@ def parse_node(doc: Mapping[str, Any], host: str | None = None) -> NodeObservati
         if priorities is None
         else {ipaddress.ip_address(e["fip"]): int(e["priority"]) for e in priorities},
         errors=tuple(_error_text(e) for e in doc.get("errors", ())),
+        state_path=state.get("state_path") or DEFAULT_STATE_PATH,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from dvr_verify.checks.dataplane import DATAPLANE_CHECKS
 from dvr_verify.checks.dvr_mac import check_dvr_macs
 from dvr_verify.checks.fip_namespace import check_fip_namespaces
 from dvr_verify.checks.floating_ip import check_floating_ips
@@ -13,6 +14,8 @@ from dvr_verify.checks.router_ports import check_qr_ports, check_snat_path
 from dvr_verify.expect import Expectations
 from dvr_verify.findings import Finding
 from dvr_verify.model import NodeObservation
+
+__all__ = ["DATAPLANE_CHECKS", "NODE_CHECKS", "NodeCheck", "run_node_checks"]
 
 NodeCheck = Callable[[Expectations, Mapping[str, NodeObservation]], list[Finding]]
 
@@ -28,12 +31,9 @@ NODE_CHECKS: dict[str, NodeCheck] = {
 }
 
 
-def run_node_checks(
-    exp: Expectations, nodes: Mapping[str, NodeObservation], families: list[str] | None = None
-) -> list[Finding]:
-    """Every node-state check family (or the named ones), in a stable order."""
+def run_node_checks(exp: Expectations, nodes: Mapping[str, NodeObservation]) -> list[Finding]:
+    """Every node-state check family, in a stable order."""
     findings: list[Finding] = []
-    for name, check in NODE_CHECKS.items():
-        if families is None or name in families:
-            findings.extend(check(exp, nodes))
+    for check in NODE_CHECKS.values():
+        findings.extend(check(exp, nodes))
     return findings

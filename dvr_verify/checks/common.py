@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dvr_verify.findings import Finding, Status
-from dvr_verify.model import Namespace, NodeObservation
+from dvr_verify.model import IPAddress, IptRule, Namespace, NodeObservation
 
 Nodes = Mapping[str, NodeObservation]
 
@@ -45,6 +45,10 @@ class Findings:
     def not_verified(self, check: str, subject: str, why: str, **kw: str) -> None:
         self.add(check, Status.NOT_VERIFIED, subject, observed=why, **kw)
 
+    def at(self, host: str, ns: Namespace | None, subject: str) -> At:
+        """Findings about `subject` on `host`, inside `ns` (None: on the host itself)."""
+        return At(self, host, ns, subject)
+
     def namespace(
         self, nodes: Nodes, host: str, name: str, check: str, subject: str
     ) -> Namespace | None:
@@ -76,57 +80,156 @@ class Findings:
             return None
         return namespace
 
-    def permanent_neighbour(
-        self, check: str, subject: str, ns: Namespace, host: str, dev: str, ip: object, mac: str
+
+@dataclass(frozen=True)
+class At:
+    """Findings bound to one subject, host and namespace: node, namespace and hint filled in.
+
+    `cmd` is the command that confirms a verdict, run inside `ns` (or on the host when `ns` is
+    None); `hint` is a confirming command taken verbatim instead (an API call, say).
+    """
+
+    fin: Findings
+    host: str
+    ns: Namespace | None
+    subject: str
+
+    def _where(self, device: str, cmd: str, hint: str) -> dict[str, str]:
+        name = self.ns.name if self.ns is not None else ""
+        if cmd:
+            hint = netns_cmd(name, cmd) if name else cmd
+        return {"node": self.host, "namespace": name, "device": device, "hint": hint}
+
+    @property
+    def inside(self) -> Namespace:
+        """The namespace the findings are about (a host-level context has none)."""
+        if self.ns is None:
+            raise ValueError(f"{self.subject} on {self.host}: no namespace to look in")
+        return self.ns
+
+    def verdict(
+        self,
+        check: str,
+        ok: bool,
+        *,
+        expected: str,
+        observed: str,
+        device: str = "",
+        cmd: str = "",
+        hint: str = "",
+        fail: Status = Status.FAIL,
+    ) -> bool:
+        """PASS when `ok`, else `fail`; returns `ok`."""
+        where = self._where(device, cmd, hint)
+        return self.fin.verdict(
+            check, ok, self.subject, expected=expected, observed=observed, fail=fail, **where
+        )
+
+    def fail(
+        self, check: str, *, expected: str, observed: str, device: str = "", cmd: str = ""
     ) -> None:
+        self.fin.add(
+            check,
+            Status.FAIL,
+            self.subject,
+            expected=expected,
+            observed=observed,
+            **self._where(device, cmd, ""),
+        )
+
+    def not_verified(
+        self, check: str, why: str, *, device: str = "", cmd: str = "", hint: str = ""
+    ) -> None:
+        self.fin.not_verified(check, self.subject, why, **self._where(device, cmd, hint))
+
+    def absent(self, check: str, found: list[str], *, expected: str, cmd: str) -> bool:
+        """PASS when nothing unwanted was `found`; the observation lists what was."""
+        return self.verdict(
+            check, not found, expected=expected, observed=", ".join(found) or "none", cmd=cmd
+        )
+
+    def permanent_neighbour(self, check: str, dev: str, ip: IPAddress, mac: str) -> None:
         """Neutron pins `ip` to `mac` on `dev` with a PERMANENT neighbour entry."""
-        entry = ns.neighbour(dev, ip)  # type: ignore[arg-type]
-        ok = entry is not None and entry.permanent and entry.lladdr == mac
+        entry = self.inside.neighbour(dev, ip)
         self.verdict(
             check,
-            ok,
-            subject,
+            entry is not None and entry.permanent and entry.lladdr == mac,
             expected=f"{ip} lladdr {mac} PERMANENT",
             observed="none" if entry is None else f"{entry.lladdr} {'/'.join(entry.states)}",
-            node=host,
-            namespace=ns.name,
             device=dev,
-            hint=netns_cmd(ns.name, f"ip neigh show dev {dev}"),
+            cmd=f"ip neigh show dev {dev}",
         )
 
     def sysctl(
         self,
-        namespace: Namespace,
-        host: str,
+        check: str,
         key: str,
         allowed: tuple[str, ...],
-        check: str,
-        subject: str,
+        *,
         device: str = "",
         fail: Status = Status.FAIL,
     ) -> None:
-        value = namespace.sysctl(key)
-        hint = netns_cmd(namespace.name, f"sysctl {key}")
+        """`key` reads one of `allowed` in the namespace."""
+        value = self.inside.sysctl(key)
+        cmd = f"sysctl {key}"
         if value is None:
-            self.not_verified(
-                check,
-                subject,
-                f"{key} not collected",
-                node=host,
-                namespace=namespace.name,
-                device=device,
-                hint=hint,
-            )
+            self.not_verified(check, f"{key} not collected", device=device, cmd=cmd)
             return
         self.verdict(
             check,
             value in allowed,
-            subject,
             expected=f"{key} in {'/'.join(allowed)}",
             observed=f"{key} = {value}",
-            fail=fail,
-            node=host,
-            namespace=namespace.name,
             device=device,
-            hint=hint,
+            cmd=cmd,
+            fail=fail,
+        )
+
+    def iptables_rule(
+        self, check: str, table: str, rule: IptRule | None, *, expected: str, device: str = ""
+    ) -> bool:
+        """PASS when the wanted iptables `rule` of `table` was found (the caller's lookup)."""
+        return self.verdict(
+            check,
+            rule is not None,
+            expected=expected,
+            observed=rule.raw if rule else "no such rule",
+            device=device,
+            cmd=f"iptables-save -t {table}",
+        )
+
+    def route(
+        self,
+        check: str,
+        dst: IPAddress | str,
+        via: IPAddress | None,
+        dev: str,
+        *,
+        table: str = "main",
+        empty: str = "",
+        unknown_via: str = "None",
+    ) -> bool:
+        """A route `dst via <via> dev <dev>` in `table`; `via` None accepts any gateway.
+
+        `dst` is an address (host route, bare or /32) or "default". The observation lists the
+        whole table, or in main only the routes to `dst`; `empty` replaces the default text for
+        none, `unknown_via` the expected gateway when `via` is None.
+        """
+        routes = self.inside.routes_in(table)
+        to_dst = [r for r in routes if r.dst in (str(dst), f"{dst}/32")]
+        ok = any(r.dev == dev and (via is None or r.gateway == via) for r in to_dst)
+        gateway = unknown_via if via is None else via
+        if table == "main":
+            shown, in_table, cmd = to_dst, "", "ip route"
+            empty = empty or ("no default route" if dst == "default" else "no route")
+        else:
+            shown, in_table, cmd = routes, f" table {table}", f"ip route show table {table}"
+            empty = empty or "table empty"
+        return self.verdict(
+            check,
+            ok,
+            expected=f"{dst} via {gateway} dev {dev}{in_table}",
+            observed=", ".join(r.text() for r in shown) or empty,
+            device=dev,
+            cmd=cmd,
         )

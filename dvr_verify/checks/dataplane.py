@@ -21,7 +21,22 @@ from dvr_verify.expect import (
 )
 from dvr_verify.findings import Finding, Status
 from dvr_verify.model import IPAddress
-from dvr_verify.probes import ArpProbe, EgressCapture, ProbeResults, Reachability, Traceroute
+from dvr_verify.probes import (
+    REACH_KINDS,
+    ArpProbe,
+    EgressCapture,
+    ProbeResults,
+    Reachability,
+    Traceroute,
+)
+
+# Every check id a data-plane verdict can carry; reach.<kind> for each reachability kind.
+DATAPLANE_CHECKS: tuple[str, ...] = (
+    "arp.responder",
+    "egress.source",
+    *(f"reach.{kind}" for kind in sorted(REACH_KINDS)),
+    "trace.path",
+)
 
 
 def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectation]:
@@ -158,14 +173,7 @@ def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Node
             )
             return
     else:
-        sg = next(
-            (
-                p
-                for p in router.snat_ports
-                if any(f.subnet_id == qr_port.fixed_ips[0].subnet_id for f in p.fixed_ips)
-            ),
-            None,
-        )
+        sg = router.snat_port_on(qr_port.fixed_ips[0].subnet_id)
         middle = next(iter(sg.ips()), None) if sg else None
         label = "sg- address"
     want = (qr_ip, middle, ext_gw)

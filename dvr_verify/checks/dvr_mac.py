@@ -8,9 +8,8 @@ neutron_lib/plugins/ml2/ovs_constants.py (table numbers). The DVR MACs are not i
 
 from __future__ import annotations
 
-from dvr_verify.checks.common import Findings, Nodes
+from dvr_verify.checks.common import At, Findings, Nodes
 from dvr_verify.expect import Expectations
-from dvr_verify.findings import Status
 from dvr_verify.model import NodeObservation
 
 BR_INT = "br-int"
@@ -18,6 +17,7 @@ LOCAL_SWITCHING = 0
 OWN_MAC_PRIORITY = 5  # br-int table 0: dl_dst=<own DVR MAC> -> ARP_DVR_MAC_TO_DST_MAC
 OTHER_MAC_PRIORITIES = (2, 4)  # br-int table 0: dl_src=<other host's MAC> (tunnel / vlan)
 DVR_PROCESS_TABLES = (1,)  # br-tun DVR_PROCESS, br-phys DVR_PROCESS_PHYSICAL
+HINT = "ovs-ofctl dump-flows br-int table=0"
 
 
 def own_macs(node: NodeObservation) -> set[str]:
@@ -52,71 +52,73 @@ def _rewrites(node: NodeObservation) -> dict[str, set[str]]:
 def check_dvr_macs(exp: Expectations, nodes: Nodes) -> list:
     """One own MAC per host, unique across hosts, known as 'other' on every other collected host."""
     fin = Findings()
-    owners: dict[str, list[str]] = {}
-    own: dict[str, str] = {}
-    hint = "ovs-ofctl dump-flows br-int table=0"
-    for host, node in sorted(nodes.items()):
-        if not node.ovs.available:
-            fin.not_verified(
-                "dvr_mac.own",
-                host,
-                "OVS not collected: " + "; ".join(node.ovs.errors),
-                node=host,
-                hint=hint,
-            )
-            continue
-        macs = own_macs(node)
-        if fin.verdict(
-            "dvr_mac.own",
-            len(macs) == 1,
-            host,
-            expected="one own DVR MAC",
-            observed=", ".join(sorted(macs)) or "none",
-            node=host,
-            device=BR_INT,
-            hint=hint,
-        ):
-            mac = next(iter(macs))
-            own[host] = mac
-            owners.setdefault(mac, []).append(host)
-    for mac, hosts in sorted(owners.items()):
+    own = _own_macs(fin, nodes)
+    for mac, hosts in sorted(_owners(own).items()):
         fin.verdict(
             "dvr_mac.unique",
             len(hosts) == 1,
             mac,
             expected="used by one host",
             observed=", ".join(hosts),
-            hint=hint,
+            hint=HINT,
         )
     for host, node in sorted(nodes.items()):
-        if host not in own:
-            continue
-        others = other_macs(node)
-        peers = {h: m for h, m in own.items() if h != host}
-        missing = sorted(f"{m} ({h})" for h, m in peers.items() if m not in others)
-        fin.verdict(
-            "dvr_mac.others",
-            not missing,
-            host,
-            expected="every other collected host's DVR MAC",
-            observed="missing " + ", ".join(missing) if missing else "all present",
-            node=host,
-            device=BR_INT,
-            hint=hint,
-        )
-        if own[host] in others:
-            fin.add(
-                "dvr_mac.others",
-                Status.FAIL,
-                host,
-                node=host,
-                device=BR_INT,
-                expected="own MAC not listed as another host's",
-                observed=own[host],
-                hint=hint,
-            )
-        _rewrite_check(fin, exp, node, host, own[host])
+        if host in own:
+            _peer_check(fin.at(host, None, host), node, own)
+            _rewrite_check(fin, exp, node, host, own[host])
     return fin.items
+
+
+def _own_macs(fin: Findings, nodes: Nodes) -> dict[str, str]:
+    """host -> its one own DVR MAC, for the hosts whose OVS state shows exactly one."""
+    own: dict[str, str] = {}
+    for host, node in sorted(nodes.items()):
+        at = fin.at(host, None, host)
+        if not node.ovs.available:
+            at.not_verified(
+                "dvr_mac.own", "OVS not collected: " + "; ".join(node.ovs.errors), cmd=HINT
+            )
+            continue
+        macs = own_macs(node)
+        if at.verdict(
+            "dvr_mac.own",
+            len(macs) == 1,
+            expected="one own DVR MAC",
+            observed=", ".join(sorted(macs)) or "none",
+            device=BR_INT,
+            cmd=HINT,
+        ):
+            own[host] = next(iter(macs))
+    return own
+
+
+def _owners(own: dict[str, str]) -> dict[str, list[str]]:
+    owners: dict[str, list[str]] = {}
+    for host, mac in own.items():
+        owners.setdefault(mac, []).append(host)
+    return owners
+
+
+def _peer_check(at: At, node: NodeObservation, own: dict[str, str]) -> None:
+    """The host knows every other host's own MAC as 'other', and not its own."""
+    others = other_macs(node)
+    missing = sorted(f"{m} ({h})" for h, m in own.items() if h != at.host and m not in others)
+    at.verdict(
+        "dvr_mac.others",
+        not missing,
+        expected="every other collected host's DVR MAC",
+        observed="missing " + ", ".join(missing) if missing else "all present",
+        device=BR_INT,
+        cmd=HINT,
+    )
+    if own[at.host] in others:
+        at.fail(
+            "dvr_mac.others",
+            expected="own MAC not listed as another host's",
+            observed=own[at.host],
+            device=BR_INT,
+            cmd=HINT,
+        )
 
 
 def _rewrite_check(

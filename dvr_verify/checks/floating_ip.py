@@ -6,16 +6,19 @@ neutron/agent/l3/dvr_fip_ns.py (fip-priorities), neutron/agent/l3/dvr_edge_route
 
 from __future__ import annotations
 
-from dvr_verify.checks.common import Findings, Nodes, netns_cmd
+from dataclasses import replace
+
+from dvr_verify.checks.common import At, Findings, Nodes
 from dvr_verify.expect import (
     FIP_PRIORITY_RANGE,
     FIP_RT_TABLE,
     Expectations,
     FloatingIPExpectation,
     Placement,
+    Port,
 )
 from dvr_verify.findings import Status
-from dvr_verify.model import IptRule, Namespace
+from dvr_verify.model import IptRule, Namespace, NodeObservation
 
 CHAIN = "neutron-l3-agent"
 
@@ -39,88 +42,59 @@ def check_floating_ips(exp: Expectations, nodes: Nodes) -> list:
             for host in router.active_snat_hosts:
                 ns = fin.namespace(nodes, host, router.snat_ns, "fip.namespace", subject)
                 if ns is not None:
-                    _centralized(fin, ns, host, fip, router.gateway_port)
+                    _centralized(fin.at(host, ns, subject), fip, router.gateway_port)
             continue
         host = fip.host or ""
         qr = fin.namespace(nodes, host, router.qrouter_ns, "fip.namespace", subject)
         fns = fin.namespace(nodes, host, router.fip_ns or "", "fip.namespace", subject)
         if fns is not None:
-            _fip_route(fin, fns, host, fip, router.fpr, router.rfp, qr)
+            _fip_route(fin.at(host, fns, subject), fip, router.fpr, router.rfp, qr)
         if qr is not None:
-            _fip_rule(fin, qr, host, fip, nodes[host].fip_priorities)
-            _nat_rules(fin, qr, host, fip, router.rfp)
+            _fip_rule(fin.at(host, qr, subject), fip, nodes[host])
+            _nat_rules(fin.at(host, qr, subject), fip, router.rfp)
     return fin.items
 
 
 def _fip_route(
-    fin: Findings,
-    fns: Namespace,
-    host: str,
-    fip: FloatingIPExpectation,
-    fpr: str,
-    rfp: str,
-    qr: Namespace | None,
+    at: At, fip: FloatingIPExpectation, fpr: str, rfp: str, qr: Namespace | None
 ) -> None:
+    """`<fip> via <rfp ip> dev fpr-` in fip- (any gateway when qrouter- is not collected)."""
     rfp_ips = (
         [a.ip for a in qr.addresses_of(rfp) if a.interface.network.prefixlen == 31] if qr else []
     )
     via = rfp_ips[0] if rfp_ips else None
-    routes = [r for r in fns.routes_in("main") if r.dst in (str(fip.address), f"{fip.address}/32")]
-    ok = any(r.dev == fpr and (via is None or r.gateway == via) for r in routes)
-    fin.verdict(
-        "fip.route",
-        ok,
-        fip.subject,
-        expected=f"{fip.address} via {via or '<rfp ip>'} dev {fpr}",
-        observed=", ".join(r.text() for r in routes) or "no route",
-        node=host,
-        namespace=fns.name,
-        device=fpr,
-        hint=netns_cmd(fns.name, "ip route"),
-    )
+    at.route("fip.route", fip.address, via, fpr, unknown_via="<rfp ip>")
 
 
-def _fip_rule(
-    fin: Findings, qr: Namespace, host: str, fip: FloatingIPExpectation, priorities
-) -> None:
+def _fip_rule(at: At, fip: FloatingIPExpectation, node: NodeObservation) -> None:
     rules = [
         r
-        for r in qr.rules_for()
+        for r in at.inside.rules_for()
         if r.src in (str(fip.fixed_ip), f"{fip.fixed_ip}/32") and r.table == FIP_RT_TABLE
     ]
     low, high = FIP_PRIORITY_RANGE
-    hint = netns_cmd(qr.name, "ip rule")
     ok = len(rules) == 1 and low <= rules[0].priority <= high
-    fin.verdict(
+    at.verdict(
         "fip.rule",
         ok,
-        fip.subject,
         expected=f"one rule P: from {fip.fixed_ip} lookup {FIP_RT_TABLE}, P in [{low}, {high}]",
         observed=", ".join(r.text() for r in rules) or "no rule",
-        node=host,
-        namespace=qr.name,
-        hint=hint,
+        cmd="ip rule",
     )
     if not ok:
         return
-    if priorities is None:
-        fin.not_verified(
-            "fip.priority_state",
-            fip.subject,
-            "fip-priorities not readable",
-            node=host,
-            hint="cat /var/lib/neutron/fip-priorities",
-        )
+    on_host = replace(at, ns=None)
+    cmd = f"cat {node.state_path}/fip-priorities"
+    if node.fip_priorities is None:
+        on_host.not_verified("fip.priority_state", "fip-priorities not readable", cmd=cmd)
         return
-    want = priorities.get(fip.address)
-    fin.verdict(
+    want = node.fip_priorities.get(fip.address)
+    on_host.verdict(
         "fip.priority_state",
         want == rules[0].priority,
-        fip.subject,
         expected=f"{fip.address},{rules[0].priority} in fip-priorities",
         observed=f"{fip.address},{want}" if want else "no entry",
-        node=host,
-        hint="cat /var/lib/neutron/fip-priorities",
+        cmd=cmd,
     )
 
 
@@ -131,79 +105,50 @@ def _find(rules: tuple[IptRule, ...], target: str, **options: str) -> IptRule | 
     return None
 
 
-def _nat_rules(
-    fin: Findings, ns: Namespace, host: str, fip: FloatingIPExpectation, in_dev: str | None
-) -> None:
-    hint = netns_cmd(ns.name, "iptables-save -t nat")
-    if not ns.iptables_collected:
-        fin.not_verified(
-            "fip.dnat",
-            fip.subject,
-            "nat table not collected",
-            node=host,
-            namespace=ns.name,
-            hint=hint,
-        )
+def _nat_rules(at: At, fip: FloatingIPExpectation, in_dev: str | None) -> None:
+    """DNAT to the fixed IP (arriving on `in_dev` if given) and SNAT from it, in the nat table."""
+    if not at.inside.iptables_collected:
+        at.not_verified("fip.dnat", "nat table not collected", cmd="iptables-save -t nat")
         return
     opts = {"-d": f"{fip.address}/32", "--to-destination": str(fip.fixed_ip)}
     if in_dev:
         opts["-i"] = in_dev
-    dnat = _find(ns.iptables_rules("nat", f"{CHAIN}-PREROUTING"), "DNAT", **opts)
+    dnat = _find(at.inside.iptables_rules("nat", f"{CHAIN}-PREROUTING"), "DNAT", **opts)
     iface = f" -i {in_dev}" if in_dev else ""
-    fin.verdict(
+    at.iptables_rule(
         "fip.dnat",
-        dnat is not None,
-        fip.subject,
+        "nat",
+        dnat,
         expected=f"{CHAIN}-PREROUTING -d {fip.address}/32{iface} -j DNAT "
         f"--to-destination {fip.fixed_ip}",
-        observed=dnat.raw if dnat else "no such rule",
-        node=host,
-        namespace=ns.name,
         device=in_dev or "",
-        hint=hint,
     )
     snat = _find(
-        ns.iptables_rules("nat", f"{CHAIN}-float-snat"),
+        at.inside.iptables_rules("nat", f"{CHAIN}-float-snat"),
         "SNAT",
         **{"-s": f"{fip.fixed_ip}/32", "--to-source": str(fip.address)},
     )
-    fin.verdict(
+    at.iptables_rule(
         "fip.snat",
-        snat is not None,
-        fip.subject,
+        "nat",
+        snat,
         expected=f"{CHAIN}-float-snat -s {fip.fixed_ip}/32 -j SNAT --to-source {fip.address}",
-        observed=snat.raw if snat else "no such rule",
-        node=host,
-        namespace=ns.name,
-        hint=hint,
     )
 
 
-def _centralized(
-    fin: Findings, ns: Namespace, host: str, fip: FloatingIPExpectation, gateway_port
-) -> None:
+def _centralized(at: At, fip: FloatingIPExpectation, gateway_port: Port | None) -> None:
+    """A centralized FIP sits on qg- in snat-, with the same NAT rules."""
     if gateway_port is None:
-        fin.add(
-            "fip.centralized",
-            Status.FAIL,
-            fip.subject,
-            node=host,
-            namespace=ns.name,
-            expected="router gateway port",
-            observed="none",
-        )
+        at.fail("fip.centralized", expected="router gateway port", observed="none")
         return
     qg = gateway_port.device("qg-")
-    have = {a.ip for a in ns.addresses_of(qg)}
-    fin.verdict(
+    have = {a.ip for a in at.inside.addresses_of(qg)}
+    at.verdict(
         "fip.centralized",
         fip.address in have,
-        fip.subject,
         expected=f"{fip.address}/32 on {qg}",
         observed=", ".join(map(str, sorted(have))),
-        node=host,
-        namespace=ns.name,
         device=qg,
-        hint=netns_cmd(ns.name, f"ip addr show {qg}"),
+        cmd=f"ip addr show {qg}",
     )
-    _nat_rules(fin, ns, host, fip, None)
+    _nat_rules(at, fip, None)

@@ -95,6 +95,7 @@ def check_sysctls(exp: Expectations, nodes: Nodes) -> list:
             wanted.update(KIND_SYSCTLS.get(ns.kind, {}))
             if name in gateway_routers:
                 wanted["net.ipv4.conf.all.send_redirects"] = ("0",)
+            at = fin.at(host, ns, f"{host} {name}")
             for key, allowed in wanted.items():
-                fin.sysctl(ns, host, key, allowed, "sysctl", f"{host} {name}")
+                at.sysctl("sysctl", key, allowed)
     return fin.items

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 
-from dvr_verify.checks.common import Findings, Nodes, netns_cmd
+from dvr_verify.checks.common import At, Findings, Nodes
 from dvr_verify.expect import FIP_LINKLOCAL_POOL, FIP_RT_TABLE, Expectations, RouterExpectation
 from dvr_verify.findings import Status
-from dvr_verify.model import Link, Namespace
+from dvr_verify.model import Link, NodeObservation
 
 
 def check_router_links(exp: Expectations, nodes: Nodes) -> list:
@@ -41,118 +41,111 @@ def _check_pair(
     fip_ns = fin.namespace(nodes, host, router.fip_ns or "", "rfp.namespace", subject)
     if qr_ns is None or fip_ns is None:
         return
-    rfp, fpr = qr_ns.link(router.rfp), fip_ns.link(router.fpr)
-    for ns, name, link in ((qr_ns, router.rfp, rfp), (fip_ns, router.fpr, fpr)):
-        fin.verdict(
+    qr, fip = fin.at(host, qr_ns, subject), fin.at(host, fip_ns, subject)
+    pair = _veth(qr, fip, router)
+    if pair is None:
+        return
+    rfp, fpr = pair
+    mtu = exp.networks[router.ext_net_id].mtu if router.ext_net_id in exp.networks else None
+    if mtu is not None:
+        for at, link in ((qr, rfp), (fip, fpr)):
+            at.verdict(
+                "rfp.mtu",
+                link.mtu == mtu,
+                expected=f"mtu {mtu} (external network)",
+                observed=f"mtu {link.mtu}",
+                device=link.name,
+                cmd=f"ip link show {link.name}",
+            )
+    # Before neutron 9.0.0 the agent also put each floating IP as /32 on rfp- (the runbook's cloud).
+    legacy = {f.address for f in exp.fips if f.router_id == router.id}
+    ips = _linklocal_pair(qr, fip, rfp, fpr, legacy)
+    if ips is None:
+        return
+    rfp_ip, fpr_ip = ips
+    qr.permanent_neighbour("rfp.neighbour", router.rfp, fpr_ip, fpr.mac or "")
+    fip.permanent_neighbour("rfp.neighbour", router.fpr, rfp_ip, rfp.mac or "")
+    qr.route(
+        "rfp.table16",
+        "default",
+        fpr_ip,
+        router.rfp,
+        table=FIP_RT_TABLE,
+        empty=f"table {FIP_RT_TABLE} empty",
+    )
+    main_defaults = [r.text() for r in qr_ns.routes_in("main") if r.is_default]
+    qr.absent(
+        "rfp.no_main_default",
+        main_defaults,
+        expected="no IPv4 default route in qrouter main table",
+        cmd="ip route",
+    )
+    _state_file(fin.at(host, None, subject), nodes[host], router, rfp_ip)
+
+
+def _veth(qr: At, fip: At, router: RouterExpectation) -> tuple[Link, Link] | None:
+    """rfp- in qrouter-, fpr- in fip-, and the two are one veth; None when one is missing."""
+    rfp, fpr = qr.inside.link(router.rfp), fip.inside.link(router.fpr)
+    for at, name, link in ((qr, router.rfp, rfp), (fip, router.fpr, fpr)):
+        at.verdict(
             "rfp.device",
             link is not None,
-            subject,
             expected=f"{name} present",
             observed="present" if link else "missing",
-            node=host,
-            namespace=ns.name,
             device=name,
-            hint=netns_cmd(ns.name, "ip -d link show"),
+            cmd="ip -d link show",
         )
     if rfp is None or fpr is None:
-        return
+        return None
     paired = (
         rfp.kind in (None, "veth")
         and fpr.kind in (None, "veth")
         and rfp.peer_ifindex == fpr.ifindex
         and fpr.peer_ifindex == rfp.ifindex
     )
-    fin.verdict(
+    qr.verdict(
         "rfp.veth_pair",
         paired,
-        subject,
         expected=f"{router.rfp} and {router.fpr} are the two ends of one veth",
         observed=f"{router.rfp}@if{rfp.peer_ifindex} (index {rfp.ifindex}), "
         f"{router.fpr}@if{fpr.peer_ifindex} (index {fpr.ifindex})",
-        node=host,
-        namespace=qr_ns.name,
         device=router.rfp,
-        hint=netns_cmd(qr_ns.name, f"ip -d link show {router.rfp}"),
+        cmd=f"ip -d link show {router.rfp}",
     )
-    mtu = exp.networks[router.ext_net_id].mtu if router.ext_net_id in exp.networks else None
-    if mtu is not None:
-        for ns, link in ((qr_ns, rfp), (fip_ns, fpr)):
-            fin.verdict(
-                "rfp.mtu",
-                link.mtu == mtu,
-                subject,
-                expected=f"mtu {mtu} (external network)",
-                observed=f"mtu {link.mtu}",
-                node=host,
-                namespace=ns.name,
-                device=link.name,
-                hint=netns_cmd(ns.name, f"ip link show {link.name}"),
-            )
-    # Before neutron 9.0.0 the agent also put each floating IP as /32 on rfp- (the runbook's cloud).
-    legacy = {f.address for f in exp.fips if f.router_id == router.id}
-    rfp_ip = _linklocal(fin, qr_ns, rfp, host, subject, even=True, legacy=legacy)
-    fpr_ip = _linklocal(fin, fip_ns, fpr, host, subject, even=False, legacy=set())
+    return rfp, fpr
+
+
+def _linklocal_pair(
+    qr: At, fip: At, rfp: Link, fpr: Link, legacy: set
+) -> tuple[ipaddress.IPv4Address, ipaddress.IPv4Address] | None:
+    """The even rfp- and odd fpr- link-local addresses, in one /31; None when one is unclear."""
+    rfp_ip = _linklocal(qr, rfp, even=True, legacy=legacy)
+    fpr_ip = _linklocal(fip, fpr, even=False, legacy=set())
     if rfp_ip is None or fpr_ip is None:
-        return
+        return None
     same = (
         ipaddress.ip_interface(f"{rfp_ip}/31").network
         == ipaddress.ip_interface(f"{fpr_ip}/31").network
     )
-    fin.verdict(
+    qr.verdict(
         "rfp.same_31",
         same,
-        subject,
         expected="rfp and fpr in one /31",
         observed=f"{rfp_ip}, {fpr_ip}",
-        node=host,
-        namespace=qr_ns.name,
-        device=router.rfp,
-        hint=netns_cmd(qr_ns.name, f"ip addr show {router.rfp}"),
+        device=rfp.name,
+        cmd=f"ip addr show {rfp.name}",
     )
-    fin.permanent_neighbour(
-        "rfp.neighbour", subject, qr_ns, host, router.rfp, fpr_ip, fpr.mac or ""
-    )
-    fin.permanent_neighbour(
-        "rfp.neighbour", subject, fip_ns, host, router.fpr, rfp_ip, rfp.mac or ""
-    )
-    routes = qr_ns.routes_in(FIP_RT_TABLE)
-    ok = any(r.is_default and r.gateway == fpr_ip and r.dev == router.rfp for r in routes)
-    fin.verdict(
-        "rfp.table16",
-        ok,
-        subject,
-        expected=f"default via {fpr_ip} dev {router.rfp} table {FIP_RT_TABLE}",
-        observed=", ".join(r.text() for r in routes) or "table 16 empty",
-        node=host,
-        namespace=qr_ns.name,
-        device=router.rfp,
-        hint=netns_cmd(qr_ns.name, f"ip route show table {FIP_RT_TABLE}"),
-    )
-    main_defaults = [r.text() for r in qr_ns.routes_in("main") if r.is_default]
-    fin.verdict(
-        "rfp.no_main_default",
-        not main_defaults,
-        subject,
-        expected="no IPv4 default route in qrouter main table",
-        observed=", ".join(main_defaults) or "none",
-        node=host,
-        namespace=qr_ns.name,
-        hint=netns_cmd(qr_ns.name, "ip route"),
-    )
-    _state_file(fin, nodes, host, router, rfp_ip, subject)
+    return rfp_ip, fpr_ip
 
 
-def _linklocal(
-    fin: Findings, ns: Namespace, link: Link, host: str, subject: str, *, even: bool, legacy: set
-) -> ipaddress.IPv4Address | None:
-    addrs = ns.addresses_of(link.name)
+def _linklocal(at: At, link: Link, *, even: bool, legacy: set) -> ipaddress.IPv4Address | None:
+    addrs = at.inside.addresses_of(link.name)
     pairs = [a for a in addrs if a.interface.network.prefixlen == 31]
     extra = [
         a
         for a in addrs
         if a not in pairs and not (a.ip in legacy and a.interface.network.prefixlen == 32)
     ]
-    hint = netns_cmd(ns.name, f"ip addr show {link.name}")
     want = "even" if even else "odd"
     ok = (
         len(pairs) == 1
@@ -160,42 +153,31 @@ def _linklocal(
         and (int(pairs[0].ip) % 2 == 0) == even
         and not extra
     )
-    fin.verdict(
+    at.verdict(
         "rfp.address",
         ok,
-        subject,
         expected=f"only one {want} 169.254.64.0/18 /31 address",
         observed=", ".join(str(a.interface) for a in addrs) or "none",
-        node=host,
-        namespace=ns.name,
         device=link.name,
-        hint=hint,
+        cmd=f"ip addr show {link.name}",
     )
     if len(pairs) != 1:
         return None
     return pairs[0].ip  # type: ignore[return-value]
 
 
-def _state_file(
-    fin: Findings, nodes: Nodes, host: str, router: RouterExpectation, rfp_ip, subject: str
-) -> None:
-    node = nodes[host]
-    hint = "cat /var/lib/neutron/fip-linklocal-networks"
+def _state_file(at: At, node: NodeObservation, router: RouterExpectation, rfp_ip) -> None:
+    cmd = f"cat {node.state_path}/fip-linklocal-networks"
     if node.fip_linklocal is None:
-        fin.not_verified(
-            "rfp.state_file", subject, "fip-linklocal-networks not readable", node=host, hint=hint
-        )
+        at.not_verified("rfp.state_file", "fip-linklocal-networks not readable", cmd=cmd)
         return
     cidr = node.fip_linklocal.get(router.id)
-    ok = cidr is not None and rfp_ip in cidr
-    fin.verdict(
+    at.verdict(
         "rfp.state_file",
-        ok,
-        subject,
+        cidr is not None and rfp_ip in cidr,
         expected=f"{router.id},{rfp_ip}/31",
         observed=f"{router.id},{cidr}" if cidr else "no entry for the router",
-        node=host,
-        hint=hint,
+        cmd=cmd,
     )
 
 

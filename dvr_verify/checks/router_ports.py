@@ -6,10 +6,8 @@ neutron/agent/l3/dvr_edge_router.py (_create_dvr_gateway, snat namespace), route
 
 from __future__ import annotations
 
-from dvr_verify.checks.common import Findings, Nodes, netns_cmd
-from dvr_verify.expect import Expectations, Port, RouterExpectation, int_of_ip
-from dvr_verify.findings import Status
-from dvr_verify.model import Namespace
+from dvr_verify.checks.common import At, Findings, Nodes
+from dvr_verify.expect import Expectations, FixedIP, Port, RouterExpectation, int_of_ip
 
 
 def _holders(router: RouterExpectation, nodes: Nodes) -> list[str]:
@@ -18,43 +16,31 @@ def _holders(router: RouterExpectation, nodes: Nodes) -> list[str]:
     return sorted(router.hosts | seen)
 
 
-def _port_device(
-    fin: Findings, ns: Namespace, host: str, port: Port, prefix: str, check: str, subject: str
-) -> str | None:
+def _port_device(at: At, port: Port, prefix: str, check: str) -> str | None:
+    """The port's `prefix` device, with the API's MAC and IPv4 addresses; its name if present."""
     name = port.device(prefix)
-    link = ns.link(name)
-    hint = netns_cmd(ns.name, f"ip addr show {name}")
-    if not fin.verdict(
+    link = at.inside.link(name)
+    cmd = f"ip addr show {name}"
+    if not at.verdict(
         check,
         link is not None,
-        subject,
         expected=f"{name} present",
         observed="present" if link else "missing",
-        node=host,
-        namespace=ns.name,
         device=name,
-        hint=hint,
+        cmd=cmd,
     ):
         return None
     assert link is not None
-    have = {a.interface for a in ns.addresses_of(name)}
-    want = set()
-    for fixed in port.fixed_ips:
-        if fixed.address.version != 4:
-            continue
-        want.add(f"{fixed.address}")
+    have = {a.interface for a in at.inside.addresses_of(name)}
+    want = {str(fixed.address) for fixed in port.fixed_ips if fixed.address.version == 4}
     observed_ips = {str(i.ip) for i in have}
-    ok = link.mac == port.mac and want <= observed_ips
-    fin.verdict(
+    at.verdict(
         f"{check}_address",
-        ok,
-        subject,
+        link.mac == port.mac and want <= observed_ips,
         expected=f"mac {port.mac}, ip {', '.join(sorted(want))}",
         observed=f"mac {link.mac}, ip {', '.join(sorted(str(i) for i in have)) or 'none'}",
-        node=host,
-        namespace=ns.name,
         device=name,
-        hint=hint,
+        cmd=cmd,
     )
     return name
 
@@ -68,32 +54,22 @@ def check_qr_ports(exp: Expectations, nodes: Nodes) -> list:
             ns = fin.namespace(nodes, host, router.qrouter_ns, "qr.namespace", subject)
             if ns is None:
                 continue
+            at = fin.at(host, ns, subject)
             for port in router.interface_ports:
-                if _port_device(fin, ns, host, port, "qr-", "qr.device", subject):
-                    _vm_neighbours(fin, exp, ns, host, port, subject)
+                if _port_device(at, port, "qr-", "qr.device"):
+                    _vm_neighbours(at, exp, port)
             extra = [lk.name for lk in ns.links_with_prefix("qg-")]
-            fin.verdict(
-                "qr.no_qg",
-                not extra,
-                subject,
-                expected="no qg- in qrouter-",
-                observed=", ".join(extra) or "none",
-                node=host,
-                namespace=ns.name,
-                hint=netns_cmd(ns.name, "ip a"),
-            )
+            at.absent("qr.no_qg", extra, expected="no qg- in qrouter-", cmd="ip a")
     return fin.items
 
 
-def _vm_neighbours(
-    fin: Findings, exp: Expectations, ns: Namespace, host: str, qr_port: Port, subject: str
-) -> None:
+def _vm_neighbours(at: At, exp: Expectations, qr_port: Port) -> None:
     """The agent pins every bound port of the subnet (any host) as PERMANENT on qr-."""
     qr = qr_port.device("qr-")
     for fixed in qr_port.fixed_ips:
         for port in exp.bound_ports_on(fixed.subnet_id):
             for ip in port.ips(fixed.address.version):
-                fin.permanent_neighbour("qr.neighbour", subject, ns, host, qr, ip, port.mac)
+                at.permanent_neighbour("qr.neighbour", qr, ip, port.mac)
 
 
 def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
@@ -106,7 +82,7 @@ def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
         for host in _holders(router, nodes):
             ns = fin.namespace(nodes, host, router.qrouter_ns, "snat.redirect", subject)
             if ns is not None:
-                _redirects(fin, ns, host, router, subject)
+                _redirects(fin.at(host, ns, subject), router)
         if router.ha and router.snat_hosts:
             _ha_active(fin, router, subject)
         for binding in router.snat_hosts:
@@ -115,7 +91,7 @@ def check_snat_path(exp: Expectations, nodes: Nodes) -> list:
                 continue
             if not binding.active:
                 continue  # DVR+HA standby: devices exist, addresses only on the active one
-            _snat_namespace(fin, exp, ns, binding.host, router, subject)
+            _snat_namespace(fin.at(binding.host, ns, subject), exp, router)
     return fin.items
 
 
@@ -134,120 +110,70 @@ def _ha_active(fin: Findings, router: RouterExpectation, subject: str) -> None:
     )
 
 
-def _redirects(
-    fin: Findings, ns: Namespace, host: str, router: RouterExpectation, subject: str
-) -> None:
+def _redirects(at: At, router: RouterExpectation) -> None:
+    """Per IPv4 subnet with an sg- port: redirect rule, its table and the sg- neighbour."""
     for qr_port in router.interface_ports:
-        qr = qr_port.device("qr-")
         for fixed in qr_port.fixed_ips:
-            if fixed.address.version != 4:
-                continue
-            sg = next(
-                (
-                    p
-                    for p in router.snat_ports
-                    if any(f.subnet_id == fixed.subnet_id for f in p.fixed_ips)
-                ),
-                None,
-            )
-            if sg is None:
-                continue
-            sg_ip = next(f.address for f in sg.fixed_ips if f.subnet_id == fixed.subnet_id)
-            table = str(int_of_ip(fixed.address))
-            plen = next(
-                (
-                    a.interface.network.prefixlen
-                    for a in ns.addresses_of(qr)
-                    if a.ip == fixed.address
-                ),
-                None,
-            )
-            rules = [r for r in ns.rules_for() if r.table == table]
-            ok = any(
-                r.priority == int(table)
-                and r.src.startswith(f"{fixed.address}/")
-                and (plen is None or r.src == f"{fixed.address}/{plen}")
-                for r in rules
-            )
-            fin.verdict(
-                "snat.redirect_rule",
-                ok,
-                subject,
-                expected=f"{table}: from {fixed.address}/{plen or '<plen>'} lookup {table}",
-                observed=", ".join(r.text() for r in rules) or "no rule",
-                node=host,
-                namespace=ns.name,
-                device=qr,
-                hint=netns_cmd(ns.name, "ip rule"),
-            )
-            routes = ns.routes_in(table)
-            ok = any(r.is_default and r.gateway == sg_ip and r.dev == qr for r in routes)
-            fin.verdict(
-                "snat.redirect_table",
-                ok,
-                subject,
-                expected=f"default via {sg_ip} dev {qr} table {table}",
-                observed=", ".join(r.text() for r in routes) or "table empty",
-                node=host,
-                namespace=ns.name,
-                device=qr,
-                hint=netns_cmd(ns.name, f"ip route show table {table}"),
-            )
-            fin.permanent_neighbour("snat.sg_neighbour", subject, ns, host, qr, sg_ip, sg.mac)
+            sg = router.snat_port_on(fixed.subnet_id)
+            if fixed.address.version == 4 and sg is not None:
+                _redirect(at, qr_port.device("qr-"), fixed, sg)
 
 
-def _snat_namespace(
-    fin: Findings,
-    exp: Expectations,
-    ns: Namespace,
-    host: str,
-    router: RouterExpectation,
-    subject: str,
-) -> None:
+def _redirect(at: At, qr: str, fixed: FixedIP, sg: Port) -> None:
+    sg_ip = next(f.address for f in sg.fixed_ips if f.subnet_id == fixed.subnet_id)
+    table = str(int_of_ip(fixed.address))
+    plen = next(
+        (
+            a.interface.network.prefixlen
+            for a in at.inside.addresses_of(qr)
+            if a.ip == fixed.address
+        ),
+        None,
+    )
+    rules = [r for r in at.inside.rules_for() if r.table == table]
+    ok = any(
+        r.priority == int(table)
+        and r.src.startswith(f"{fixed.address}/")
+        and (plen is None or r.src == f"{fixed.address}/{plen}")
+        for r in rules
+    )
+    at.verdict(
+        "snat.redirect_rule",
+        ok,
+        expected=f"{table}: from {fixed.address}/{plen or '<plen>'} lookup {table}",
+        observed=", ".join(r.text() for r in rules) or "no rule",
+        device=qr,
+        cmd="ip rule",
+    )
+    at.route("snat.redirect_table", "default", sg_ip, qr, table=table)
+    at.permanent_neighbour("snat.sg_neighbour", qr, sg_ip, sg.mac)
+
+
+def _snat_namespace(at: At, exp: Expectations, router: RouterExpectation) -> None:
+    """The active SNAT host's snat-: sg- and qg- devices, default route, SNAT rule."""
     for port in router.snat_ports:
-        _port_device(fin, ns, host, port, "sg-", "snat.sg", subject)
+        _port_device(at, port, "sg-", "snat.sg")
     gw = router.gateway_port
     if gw is None:
-        fin.add(
-            "snat.qg",
-            Status.FAIL,
-            subject,
-            node=host,
-            namespace=ns.name,
-            expected="a network:router_gateway port",
-            observed="none in the API",
-        )
+        at.fail("snat.qg", expected="a network:router_gateway port", observed="none in the API")
         return
-    qg = _port_device(fin, ns, host, gw, "qg-", "snat.qg", subject)
+    qg = _port_device(at, gw, "qg-", "snat.qg")
     if qg is None:
         return
-    ext_gw = exp.ext_gateway(router.ext_net_id or "")
-    routes = [r for r in ns.routes_in("main") if r.is_default]
-    ok = any(r.dev == qg and (ext_gw is None or r.gateway == ext_gw) for r in routes)
-    fin.verdict(
-        "snat.default_route",
-        ok,
-        subject,
-        expected=f"default via {ext_gw} dev {qg}",
-        observed=", ".join(r.text() for r in routes) or "no default route",
-        node=host,
-        namespace=ns.name,
-        device=qg,
-        hint=netns_cmd(ns.name, "ip route"),
-    )
-    if not router.enable_snat:
-        return
-    hint = netns_cmd(ns.name, "iptables-save -t nat")
-    if not ns.iptables_collected:
-        fin.not_verified(
-            "snat.rule", subject, "nat table not collected", node=host, namespace=ns.name, hint=hint
-        )
+    at.route("snat.default_route", "default", exp.ext_gateway(router.ext_net_id or ""), qg)
+    if router.enable_snat:
+        _snat_rule(at, gw, qg)
+
+
+def _snat_rule(at: At, gw: Port, qg: str) -> None:
+    if not at.inside.iptables_collected:
+        at.not_verified("snat.rule", "nat table not collected", cmd="iptables-save -t nat")
         return
     gw_ip = gw.ips()[0] if gw.ips() else None
     rule = next(
         (
             r
-            for r in ns.iptables_rules("nat", "neutron-l3-agent-snat")
+            for r in at.inside.iptables_rules("nat", "neutron-l3-agent-snat")
             if r.target == "SNAT"
             and r.opt("-o") == qg
             and "-o" not in r.negated
@@ -255,14 +181,10 @@ def _snat_namespace(
         ),
         None,
     )
-    fin.verdict(
+    at.iptables_rule(
         "snat.rule",
-        rule is not None,
-        subject,
+        "nat",
+        rule,
         expected=f"neutron-l3-agent-snat -o {qg} -j SNAT --to-source {gw_ip}",
-        observed=rule.raw if rule else "no such rule",
-        node=host,
-        namespace=ns.name,
         device=qg,
-        hint=hint,
     )

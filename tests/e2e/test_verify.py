@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import testinfra
 
+from dvr_verify.checks import DATAPLANE_CHECKS
+
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
 BIN = Path(sys.executable).parent
@@ -117,18 +119,7 @@ def test_first_run_is_green(kept_run: Run) -> None:
     data = report(kept_run.dir)
     assert data["counts"]["fail"] == 0
     checks = {f["check"] for f in data["findings"] if f["status"] == "pass"}
-    assert {
-        "fg.proxy_arp",
-        "rfp.address",
-        "fip.dnat",
-        "fip.rule",
-        "arp.responder",
-        "egress.source",
-        "reach.icmp",
-        "reach.icmp_df",
-        "reach.tcp",
-        "trace.path",
-    } <= checks
+    assert {"fg.proxy_arp", "rfp.address", "fip.dnat", "fip.rule", *DATAPLANE_CHECKS} <= checks
 
 
 def _fault_cases(run: Run) -> dict[str, tuple[str, str, str, str]]:
