@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dvr_verify.checks import NODE_CHECKS
+from dvr_verify.checks import DATAPLANE_CHECKS, NODE_CHECKS
 from dvr_verify.findings import Finding, Status
 
-FAMILIES = (*NODE_CHECKS, "arp", "egress", "reach", "trace")
+FAMILIES = (*NODE_CHECKS, *dict.fromkeys(check.split(".")[0] for check in DATAPLANE_CHECKS))
 
 
 class DVRCheckFailed(AssertionError):
