@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Apache-2.0
 """Shared code of the scapy probe modules (dvr_arp_probe, dvr_reach_probe, dvr_capture,
-dvr_traceroute, dvr_edge_probe).
+dvr_traceroute, dvr_edge_probe; their main() is dvr_probe_module.run_probe).
 
 Runs on the probe host (Python 3.8+, root). scapy is imported lazily by `load_scapy()`, after
 `enter_netns()` has moved the process into the requested network namespace (scapy reads the
@@ -674,8 +674,9 @@ def traceroute_in_namespaces(vms, destinations, **kwargs):
 def edge_probe(iface, capture_args, arp_args, reach_args):
     """The capture (in a thread, `capture_args` for `capture`), then, once it listens, the ARP
     probe and the reach probe at the same time (`arp_args` for `arp_probe`, `reach_args` for
-    `reach_probe`; either None to skip); returns (frames, seen, truncated, arp, reachability,
-    send_errors). One scapy import and one process for all of it."""
+    `reach_probe`; either None to skip). Returns the dvr_edge_probe result keys: frames, seen,
+    truncated (of `capture`), arp, reachability and send_errors. One scapy import and one process
+    for all of it."""
     load_scapy()
     listening = threading.Event()
     captured = {}
@@ -703,4 +704,11 @@ def edge_probe(iface, capture_args, arp_args, reach_args):
     if "result" not in captured:
         raise ProbeError("the capture did not end")
     frames, seen, truncated = captured["result"]
-    return frames, seen, truncated, arp_result, reach_result, send_errors
+    return {
+        "frames": frames,
+        "seen": seen,
+        "truncated": truncated,
+        "arp": arp_result,
+        "reachability": reach_result,
+        "send_errors": send_errors,
+    }
