@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 ---
 module: dvr_arp_probe
 short_description: ARP who-has for a list of addresses in one window, every reply reported
+author:
+  - dvr-verify authors
 description:
   - Sends ARP requests (who-has) for every address of O(targets) out of O(interface) and
     reports every ARP reply heard, per target, in the shape of C(dvr_verify.probes.ArpProbe).
@@ -50,31 +52,17 @@ options:
     description: Seconds to keep listening after the last request (0.1 to 30).
     type: float
     default: 2.0
-  netns:
-    description:
-      - Network namespace to probe from, V(<name>) of C(ip netns) or an absolute path such as
-        V(/proc/<pid>/ns/net). The module enters it with setns(2) before importing scapy.
-    type: str
 attributes:
   check_mode:
-    description: The probe sends only ARP requests and changes nothing; it runs in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Linux probe hosts.
-    platforms: posix
+    details: The probe sends only ARP requests and changes nothing.
 notes:
-  - Needs root (CAP_NET_RAW) and scapy for the interpreter Ansible uses on the probe host.
   - Cost is one window (O(count) x O(interval) + O(timeout)) whatever the number of targets.
   - Linux delays proxy-ARP replies to broadcast requests by up to C(proxy_delay) (default 0.8 s;
     Neutron sets 0 on fg- devices); keep O(timeout) above it.
-requirements:
-  - scapy >= 2.5.0 (tested with 2.8.0)
-  - Python >= 3.8
-author:
-  - dvr-verify authors
+extends_documentation_fragment:
+  - action_common_attributes
+  - dvr_probe
+  - dvr_probe.netns
 """
 
 EXAMPLES = r"""
@@ -142,60 +130,32 @@ elapsed:
   sample: 2.21
 """
 
-import time  # noqa: E402
+from ansible.module_utils.dvr_probe_common import LIMITS, arp_probe, ipv4_list  # noqa: E402
+from ansible.module_utils.dvr_probe_module import pick, run_probe  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.dvr_probe_common import (  # noqa: E402
-    LIMITS,
-    ProbeError,
-    arp_probe,
-    bounded,
-    enter_netns,
-    ipv4_list,
-    load_scapy,
+OPTIONS = dict(
+    interface=dict(type="str", required=True),
+    targets=dict(type="list", elements="str", required=True),
+    source_ip=dict(type="str"),
+    count=dict(type="int", default=2, bounds=(1, LIMITS["arp_count"])),
+    interval=dict(type="float", default=0.2, bounds=(0.0, LIMITS["timeout"])),
+    timeout=dict(type="float", default=2.0, bounds=(0.1, LIMITS["timeout"])),
 )
 
 
+def _check(p: dict) -> dict:
+    """The arguments of `arp_probe`."""
+    targets = ipv4_list("targets", p["targets"], LIMITS["arp_targets"])
+    return dict(pick(p, "interface", "source_ip", "count", "timeout", "interval"), targets=targets)
+
+
+def _probe(interface: str, **kwargs: object) -> dict:
+    """The module's arp results."""
+    return {"arp": arp_probe(interface, **kwargs)}
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            interface=dict(type="str", required=True),
-            targets=dict(type="list", elements="str", required=True),
-            source_ip=dict(type="str"),
-            count=dict(type="int", default=2),
-            interval=dict(type="float", default=0.2),
-            timeout=dict(type="float", default=2.0),
-            netns=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        bounded("count", p["count"], 1, LIMITS["arp_count"])
-        bounded("interval", p["interval"], 0.0, LIMITS["timeout"])
-        bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
-        targets = ipv4_list("targets", p["targets"], LIMITS["arp_targets"])
-        enter_netns(p["netns"])
-        scapy = load_scapy()
-        start = time.monotonic()
-        arp = arp_probe(
-            p["interface"],
-            targets,
-            source_ip=p["source_ip"],
-            count=p["count"],
-            timeout=p["timeout"],
-            interval=p["interval"],
-        )
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="ARP probe on %s failed: %s (needs root)" % (p["interface"], exc))
-    module.exit_json(
-        changed=False,
-        arp=arp,
-        scapy_version=scapy.version,
-        elapsed=round(time.monotonic() - start, 3),
-    )
+    run_probe(OPTIONS, _check, _probe, failure="ARP probe on %(interface)s failed")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 ---
 module: dvr_capture
 short_description: Sniff IPv4 frames on an interface for a bounded time, with MACs (tcpdump -e)
+author:
+  - dvr-verify authors
 description:
   - Captures on O(interface) with the BPF filter O(filter) until O(timeout) seconds have passed
     or O(count) frames were seen, and returns the IPv4 frames as C(dvr_verify.probes.CapturedFrame)
@@ -46,29 +48,15 @@ options:
       - A file written (with the module's process id) as soon as the capture socket is open;
         wait for it before sending traffic. The caller removes it.
     type: path
-  netns:
-    description:
-      - Network namespace to capture in, V(<name>) of C(ip netns) or an absolute path such as
-        V(/proc/<pid>/ns/net). The module enters it with setns(2) before importing scapy.
-    type: str
 attributes:
   check_mode:
-    description: The module only listens; it runs in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Linux probe hosts.
-    platforms: posix
-notes:
-  - Needs root (CAP_NET_RAW), scapy and libpcap (for the filter) on the probe host.
+    details: The module only listens.
 requirements:
-  - scapy >= 2.5.0 (tested with 2.8.0)
   - libpcap (filter compilation)
-  - Python >= 3.8
-author:
-  - dvr-verify authors
+extends_documentation_fragment:
+  - action_common_attributes
+  - dvr_probe
+  - dvr_probe.netns
 """
 
 EXAMPLES = r"""
@@ -145,61 +133,37 @@ elapsed:
   sample: 10.01
 """
 
-import time  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     LIMITS,
-    ProbeError,
-    bounded,
     capture,
-    enter_netns,
-    load_scapy,
+    ethernet_interface,
+)
+from ansible.module_utils.dvr_probe_module import pick, run_probe  # noqa: E402
+
+OPTIONS = dict(
+    interface=dict(type="str", required=True),
+    filter=dict(type="str", default="ip"),
+    timeout=dict(type="float", default=10.0, bounds=(0.5, LIMITS["capture_timeout"])),
+    count=dict(type="int", default=500, bounds=(1, LIMITS["capture_count"])),
+    ready_file=dict(type="path"),
+    promisc=dict(type="bool", default=False),
 )
 
 
+def _check(p: dict) -> dict:
+    """The arguments of `capture`."""
+    ethernet_interface(p["interface"])
+    return dict(pick(p, "interface", "timeout", "count", "ready_file", "promisc"), bpf=p["filter"])
+
+
+def _probe(interface: str, **kwargs: object) -> dict:
+    """The module's frames, seen and truncated."""
+    frames, seen, truncated = capture(interface, **kwargs)
+    return {"frames": frames, "seen": seen, "truncated": truncated}
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            interface=dict(type="str", required=True),
-            filter=dict(type="str", default="ip"),
-            timeout=dict(type="float", default=10.0),
-            count=dict(type="int", default=500),
-            ready_file=dict(type="path"),
-            promisc=dict(type="bool", default=False),
-            netns=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        bounded("timeout", p["timeout"], 0.5, LIMITS["capture_timeout"])
-        bounded("count", p["count"], 1, LIMITS["capture_count"])
-        if p["interface"] == "any":
-            raise ProbeError("interface=any has no destination MAC: name the Ethernet device")
-        enter_netns(p["netns"])
-        scapy = load_scapy()
-        start = time.monotonic()
-        frames, seen, truncated = capture(
-            p["interface"],
-            bpf=p["filter"],
-            timeout=p["timeout"],
-            count=p["count"],
-            ready_file=p["ready_file"],
-            promisc=p["promisc"],
-        )
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="capture on %s failed: %s (needs root)" % (p["interface"], exc))
-    module.exit_json(
-        changed=False,
-        frames=frames,
-        seen=seen,
-        truncated=truncated,
-        scapy_version=scapy.version,
-        elapsed=round(time.monotonic() - start, 3),
-    )
+    run_probe(OPTIONS, _check, _probe, failure="capture on %(interface)s failed")
 
 
 if __name__ == "__main__":

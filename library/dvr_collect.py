@@ -61,14 +61,13 @@ options:
     default: 8
 attributes:
   check_mode:
-    description: The module only reads; it runs the same in check mode.
     support: full
+    details: The module only reads; it runs the same in check mode.
   diff_mode:
-    description: Nothing changes, so there is no diff.
     support: none
   platform:
-    description: Linux nodes with iproute2, iptables and (optionally) Open vSwitch.
     platforms: posix
+    details: Linux nodes with iproute2, iptables and (optionally) Open vSwitch.
 notes:
   - Runs C(ip -n <ns> -j ...), C(ip netns exec <ns> sh -c 'grep ...') (sysctls, one command
     per namespace), C(ip netns exec <ns> iptables-nft-save|iptables-legacy-save),
@@ -80,6 +79,8 @@ requirements:
   - Python >= 3.8 on the node
 author:
   - dvr-verify authors
+extends_documentation_fragment:
+  - action_common_attributes
 """
 
 EXAMPLES = r"""
@@ -361,7 +362,11 @@ import os  # noqa: E402
 import threading  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible.module_utils.dvr_collect import DvrCollectError, collect_node  # noqa: E402
+from ansible.module_utils.dvr_collect import (  # noqa: E402
+    ARGUMENT_SPEC,
+    DvrCollectError,
+    collect_node,
+)
 
 
 def make_runner(module):
@@ -403,36 +408,15 @@ def _list_param(value):
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            namespaces=dict(type="list", elements="str", default=["*"]),
-            command_prefix=dict(type="list", elements="str", default=[]),
-            ovs_command_prefix=dict(type="list", elements="str"),
-            state_path=dict(type="str", default="/var/lib/neutron"),
-            collect_ovs=dict(type="bool", default=True),
-            collect_iptables=dict(type="bool", default=True),
-            parallel=dict(type="int", default=8),
-        ),
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=ARGUMENT_SPEC, supports_check_mode=True)
     params = module.params
-    for key in ("namespaces", "command_prefix", "ovs_command_prefix"):
-        params[key] = _list_param(params[key])
+    for key, spec in ARGUMENT_SPEC.items():
+        if spec["type"] == "list":
+            params[key] = _list_param(params[key])
     if params["parallel"] < 1:
         module.fail_json(msg="parallel must be at least 1")
 
-    options = dict(
-        (key, params[key])
-        for key in (
-            "namespaces",
-            "command_prefix",
-            "ovs_command_prefix",
-            "state_path",
-            "collect_ovs",
-            "collect_iptables",
-            "parallel",
-        )
-    )
+    options = dict((key, params[key]) for key in ARGUMENT_SPEC)
     if not params["command_prefix"]:
         options["ip_path"] = module.get_bin_path("ip", required=True)
     ovs_prefix = params["ovs_command_prefix"]

@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 ---
 module: dvr_edge_probe
 short_description: Every probe of the probe host at once - capture, ARP and reachability
+author:
+  - dvr-verify authors
 description:
   - What M(dvr_capture), M(dvr_arp_probe) and M(dvr_reach_probe) do, in one process (one scapy
     import, one Ansible task) - the capture on O(interface) starts first (in a thread); once it
@@ -26,14 +28,14 @@ options:
     description: BPF filter of the capture (tcpdump syntax, compiled with libpcap).
     type: str
     default: ip
-  capture_count:
-    description: Stop the capture after this many frames matching O(capture_filter) (1 to 10000).
-    type: int
-    default: 500
   capture_timeout:
     description: Seconds to capture at most (0.5 to 600).
     type: float
     default: 10.0
+  capture_count:
+    description: Stop the capture after this many frames matching O(capture_filter) (1 to 10000).
+    type: int
+    default: 500
   ready_file:
     description: A file written (with the module's process id) once the capture listens.
     type: path
@@ -75,21 +77,12 @@ options:
     type: int
 attributes:
   check_mode:
-    description: The module only listens and sends bounded probes; it runs in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Linux probe hosts.
-    platforms: posix
-notes:
-  - Needs root (raw sockets), scapy and libpcap (the capture filter) on the probe host.
+    details: The module only listens and sends bounded probes.
 requirements:
-  - scapy >= 2.5.0 (tested with 2.8.0)
-  - Python >= 3.8
-author:
-  - dvr-verify authors
+  - libpcap (filter compilation)
+extends_documentation_fragment:
+  - action_common_attributes
+  - dvr_probe
 """
 
 EXAMPLES = r"""
@@ -164,32 +157,36 @@ elapsed:
   sample: 1.4
 """
 
-import time  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     LIMITS,
-    ProbeError,
-    bounded,
     edge_probe,
+    ethernet_interface,
     ipv4_list,
-    load_scapy,
+)
+from ansible.module_utils.dvr_probe_module import run_probe  # noqa: E402
+
+TIMEOUT = (0.1, LIMITS["timeout"])
+OPTIONS = dict(
+    interface=dict(type="str", required=True),
+    capture_filter=dict(type="str", default="ip"),
+    capture_timeout=dict(type="float", default=10.0, bounds=(0.5, LIMITS["capture_timeout"])),
+    capture_count=dict(type="int", default=500, bounds=(1, LIMITS["capture_count"])),
+    ready_file=dict(type="path"),
+    arp_targets=dict(type="list", elements="str", default=[]),
+    arp_count=dict(type="int", default=2, bounds=(1, LIMITS["arp_count"])),
+    arp_timeout=dict(type="float", default=1.0, bounds=TIMEOUT),
+    reach_targets=dict(type="list", elements="str", default=[]),
+    count=dict(type="int", default=2, bounds=(0, LIMITS["reach_count"])),
+    timeout=dict(type="float", default=2.0, bounds=TIMEOUT),
+    tcp_port=dict(type="int", bounds=(1, 65535)),
+    tcp_timeout=dict(type="float", default=3.0, bounds=TIMEOUT),
+    df_size=dict(type="int", bounds=(LIMITS["df_size_min"], LIMITS["df_size_max"])),
 )
 
 
-def _arguments(p):
-    """The three probes' arguments, checked against LIMITS."""
-    bounded("capture_timeout", p["capture_timeout"], 0.5, LIMITS["capture_timeout"])
-    bounded("capture_count", p["capture_count"], 1, LIMITS["capture_count"])
-    bounded("arp_count", p["arp_count"], 1, LIMITS["arp_count"])
-    bounded("arp_timeout", p["arp_timeout"], 0.1, LIMITS["timeout"])
-    bounded("count", p["count"], 0, LIMITS["reach_count"])
-    bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
-    bounded("tcp_port", p["tcp_port"], 1, 65535)
-    bounded("tcp_timeout", p["tcp_timeout"], 0.1, LIMITS["timeout"])
-    bounded("df_size", p["df_size"], LIMITS["df_size_min"], LIMITS["df_size_max"])
-    if p["interface"] == "any":
-        raise ProbeError("interface=any has no destination MAC: name the Ethernet device")
+def _check(p: dict) -> dict:
+    """The arguments of `edge_probe`: the three probes' (None for a probe without targets)."""
+    iface = ethernet_interface(p["interface"])
     capture_args = dict(
         bpf=p["capture_filter"],
         timeout=p["capture_timeout"],
@@ -213,52 +210,11 @@ def _arguments(p):
             tcp_timeout=p["tcp_timeout"],
             df_size=p["df_size"] if p["count"] else None,
         )
-    return capture_args, arp_args, reach_args
+    return dict(iface=iface, capture_args=capture_args, arp_args=arp_args, reach_args=reach_args)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            interface=dict(type="str", required=True),
-            capture_filter=dict(type="str", default="ip"),
-            capture_count=dict(type="int", default=500),
-            capture_timeout=dict(type="float", default=10.0),
-            ready_file=dict(type="path"),
-            arp_targets=dict(type="list", elements="str", default=[]),
-            arp_count=dict(type="int", default=2),
-            arp_timeout=dict(type="float", default=1.0),
-            reach_targets=dict(type="list", elements="str", default=[]),
-            count=dict(type="int", default=2),
-            timeout=dict(type="float", default=2.0),
-            tcp_port=dict(type="int"),
-            tcp_timeout=dict(type="float", default=3.0),
-            df_size=dict(type="int"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        capture_args, arp_args, reach_args = _arguments(p)
-        scapy = load_scapy()
-        start = time.monotonic()
-        frames, seen, truncated, arp, reach, send_errors = edge_probe(
-            p["interface"], capture_args, arp_args, reach_args
-        )
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="probe on %s failed: %s (needs root)" % (p["interface"], exc))
-    module.exit_json(
-        changed=False,
-        frames=frames,
-        seen=seen,
-        truncated=truncated,
-        arp=arp,
-        reachability=reach,
-        send_errors=send_errors,
-        scapy_version=scapy.version,
-        elapsed=round(time.monotonic() - start, 3),
-    )
+    run_probe(OPTIONS, _check, edge_probe, failure="probe on %(interface)s failed", netns=False)
 
 
 if __name__ == "__main__":

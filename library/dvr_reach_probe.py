@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 ---
 module: dvr_reach_probe
 short_description: ICMP echo, TCP connect and don't-fragment echo to many addresses at once
+author:
+  - dvr-verify authors
 description:
   - For every address of O(targets), concurrently - ICMP echo requests (O(count) each); a TCP
     connection to O(tcp_port) when given (O(tcp_count) each); echo requests with Don't Fragment
@@ -53,30 +55,16 @@ options:
       - IP total length of the don't-fragment echo requests (68 to 9216), normally the external
         network's MTU; none when omitted.
     type: int
-  netns:
-    description:
-      - Network namespace to probe from, V(<name>) of C(ip netns) or an absolute path such as
-        V(/proc/<pid>/ns/net). The module enters it with setns(2) before importing scapy.
-    type: str
 attributes:
   check_mode:
-    description: The probe only sends echo requests and opens connections; it runs in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
-  platform:
-    description: Linux probe hosts.
-    platforms: posix
+    details: The probe only sends echo requests and opens connections.
 notes:
-  - Needs root (raw sockets) and scapy for the interpreter Ansible uses on the probe host.
   - Cost is about O(timeout) (or O(tcp_timeout)) whatever the number of targets; up to 32 TCP
     connections run in parallel.
-requirements:
-  - scapy >= 2.5.0 (tested with 2.8.0)
-  - Python >= 3.8
-author:
-  - dvr-verify authors
+extends_documentation_fragment:
+  - action_common_attributes
+  - dvr_probe
+  - dvr_probe.netns
 """
 
 EXAMPLES = r"""
@@ -152,68 +140,44 @@ elapsed:
   sample: 0.12
 """
 
-import time  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     LIMITS,
     ProbeError,
-    bounded,
-    enter_netns,
     ipv4_list,
-    load_scapy,
     reach_probe,
+)
+from ansible.module_utils.dvr_probe_module import pick, run_probe  # noqa: E402
+
+OPTIONS = dict(
+    targets=dict(type="list", elements="str", required=True),
+    count=dict(type="int", default=3, bounds=(0, LIMITS["reach_count"])),
+    timeout=dict(type="float", default=2.0, bounds=(0.1, LIMITS["timeout"])),
+    tcp_port=dict(type="int", bounds=(1, 65535)),
+    tcp_count=dict(type="int", default=1, bounds=(1, LIMITS["tcp_count"])),
+    tcp_timeout=dict(type="float", default=3.0, bounds=(0.1, LIMITS["timeout"])),
+    df_size=dict(type="int", bounds=(LIMITS["df_size_min"], LIMITS["df_size_max"])),
 )
 
 
+def _check(p: dict) -> dict:
+    """The arguments of `reach_probe`."""
+    if p["count"] == 0 and not p["tcp_port"]:
+        raise ProbeError("nothing to probe: count=0 and no tcp_port")
+    return dict(
+        pick(p, "count", "timeout", "tcp_port", "tcp_count", "tcp_timeout"),
+        targets=ipv4_list("targets", p["targets"], LIMITS["reach_targets"]),
+        df_size=p["df_size"] if p["count"] else None,
+    )
+
+
+def _probe(**kwargs: object) -> dict:
+    """The module's reachability and send_errors."""
+    results, send_errors = reach_probe(**kwargs)
+    return {"reachability": results, "send_errors": send_errors}
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            targets=dict(type="list", elements="str", required=True),
-            count=dict(type="int", default=3),
-            timeout=dict(type="float", default=2.0),
-            tcp_port=dict(type="int"),
-            tcp_count=dict(type="int", default=1),
-            tcp_timeout=dict(type="float", default=3.0),
-            df_size=dict(type="int"),
-            netns=dict(type="str"),
-        ),
-        supports_check_mode=True,
-    )
-    p = module.params
-    try:
-        bounded("count", p["count"], 0, LIMITS["reach_count"])
-        bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
-        bounded("tcp_port", p["tcp_port"], 1, 65535)
-        bounded("tcp_count", p["tcp_count"], 1, LIMITS["tcp_count"])
-        bounded("tcp_timeout", p["tcp_timeout"], 0.1, LIMITS["timeout"])
-        bounded("df_size", p["df_size"], LIMITS["df_size_min"], LIMITS["df_size_max"])
-        if p["count"] == 0 and not p["tcp_port"]:
-            raise ProbeError("nothing to probe: count=0 and no tcp_port")
-        targets = ipv4_list("targets", p["targets"], LIMITS["reach_targets"])
-        enter_netns(p["netns"])
-        scapy = load_scapy()
-        start = time.monotonic()
-        results, send_errors = reach_probe(
-            targets,
-            count=p["count"],
-            timeout=p["timeout"],
-            tcp_port=p["tcp_port"],
-            tcp_count=p["tcp_count"],
-            tcp_timeout=p["tcp_timeout"],
-            df_size=p["df_size"] if p["count"] else None,
-        )
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="reachability probe failed: %s (needs root)" % exc)
-    module.exit_json(
-        changed=False,
-        reachability=results,
-        send_errors=send_errors,
-        scapy_version=scapy.version,
-        elapsed=round(time.monotonic() - start, 3),
-    )
+    run_probe(OPTIONS, _check, _probe, failure="reachability probe failed")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ DOCUMENTATION = r"""
 ---
 module: dvr_traceroute
 short_description: TTL sweep (all TTLs at once) from a host or a VM's network namespace
+author:
+  - dvr-verify authors
 description:
   - Sends one probe per TTL 1..O(max_hops) to every destination of O(destinations), all at
     once (ICMP echo or UDP to ports 33434 + TTL - 1), and returns one
@@ -55,32 +57,20 @@ options:
     description: Seconds to wait for answers after the last probe (0.1 to 30).
     type: float
     default: 2.0
-  netns:
-    description:
-      - Network namespace to run in, V(<name>) of C(ip netns) or an absolute path such as
-        V(/proc/<pid>/ns/net).
-    type: str
 attributes:
   check_mode:
-    description: The probe changes nothing; it runs in check mode.
-    support: full
-  diff_mode:
-    description: Nothing changes, so there is no diff.
-    support: none
+    details: The probe changes nothing.
   platform:
-    description: Linux hosts.
-    platforms: posix
+    details: Linux hosts (raw sockets).
 notes:
-  - Needs root (raw sockets) and scapy for the interpreter Ansible uses.
   - Routers rate-limit ICMP errors (Linux - a burst of 6 per peer, then 1 per second); with
     many destinations through the same routers a hop may stay silent. Keep O(destinations) few.
   - For Nova VMs (no scapy inside) run the image's C(traceroute -n) over SSH and parse it with
     C(dvr_verify.probes.parse_traceroute) instead.
-requirements:
-  - scapy >= 2.5.0 (tested with 2.8.0)
-  - Python >= 3.8
-author:
-  - dvr-verify authors
+extends_documentation_fragment:
+  - action_common_attributes
+  - dvr_probe
+  - dvr_probe.netns
 """
 
 EXAMPLES = r"""
@@ -145,18 +135,22 @@ elapsed:
   sample: 0.05
 """
 
-import time  # noqa: E402
-
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     LIMITS,
     ProbeError,
-    bounded,
-    enter_netns,
     ipv4_list,
-    load_scapy,
     traceroute,
     traceroute_in_namespaces,
+)
+from ansible.module_utils.dvr_probe_module import pick, run_probe  # noqa: E402
+
+OPTIONS = dict(
+    vm=dict(type="str"),
+    vms=dict(type="dict"),
+    destinations=dict(type="list", elements="str", required=True),
+    max_hops=dict(type="int", default=8, bounds=(1, LIMITS["trace_max_hops"])),
+    protocol=dict(type="str", choices=["icmp", "udp"], default="icmp"),
+    timeout=dict(type="float", default=2.0, bounds=(0.1, LIMITS["timeout"])),
 )
 
 
@@ -170,49 +164,30 @@ def _vms(mapping):
     return [{"name": str(name), "netns": str(netns)} for name, netns in sorted(mapping.items())]
 
 
+def _check(p: dict) -> dict:
+    """The arguments of `_probe`: the sweep from O(vm), or from each of O(vms)."""
+    destinations = ipv4_list("destinations", p["destinations"], LIMITS["trace_destinations"])
+    vms = _vms(p["vms"]) if p["vms"] is not None else None
+    return dict(
+        pick(p, "vm", "max_hops", "protocol", "timeout"), vms=vms, destinations=destinations
+    )
+
+
+def _probe(vm: str, vms: list | None, destinations: list, **sweep: object) -> dict:
+    """The module's traceroutes and errors."""
+    if vms is None:
+        return {"traceroutes": traceroute(vm, destinations, **sweep), "errors": {}}
+    return traceroute_in_namespaces(vms, destinations, **sweep)
+
+
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            vm=dict(type="str"),
-            vms=dict(type="dict"),
-            destinations=dict(type="list", elements="str", required=True),
-            max_hops=dict(type="int", default=8),
-            protocol=dict(type="str", choices=["icmp", "udp"], default="icmp"),
-            timeout=dict(type="float", default=2.0),
-            netns=dict(type="str"),
-        ),
-        supports_check_mode=True,
+    run_probe(
+        OPTIONS,
+        _check,
+        _probe,
+        failure="traceroute failed",
         required_one_of=[("vm", "vms")],
         mutually_exclusive=[("vm", "vms"), ("vms", "netns")],
-    )
-    p = module.params
-    try:
-        bounded("max_hops", p["max_hops"], 1, LIMITS["trace_max_hops"])
-        bounded("timeout", p["timeout"], 0.1, LIMITS["timeout"])
-        destinations = ipv4_list("destinations", p["destinations"], LIMITS["trace_destinations"])
-        sweep = dict(max_hops=p["max_hops"], protocol=p["protocol"], timeout=p["timeout"])
-        errors = {}
-        if p["vms"] is not None:
-            vms = _vms(p["vms"])
-            scapy = load_scapy()
-            start = time.monotonic()
-            done = traceroute_in_namespaces(vms, destinations, **sweep)
-            traces, errors = done["traceroutes"], done["errors"]
-        else:
-            enter_netns(p["netns"])
-            scapy = load_scapy()
-            start = time.monotonic()
-            traces = traceroute(p["vm"], destinations, **sweep)
-    except ProbeError as exc:
-        module.fail_json(msg=str(exc))
-    except (OSError, ValueError) as exc:
-        module.fail_json(msg="traceroute failed: %s (needs root)" % exc)
-    module.exit_json(
-        changed=False,
-        traceroutes=traces,
-        errors=errors,
-        scapy_version=scapy.version,
-        elapsed=round(time.monotonic() - start, 3),
     )
 
 

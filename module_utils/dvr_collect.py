@@ -9,6 +9,7 @@ The returned document is schema 1 of docs/design.md ("Collector output").
 
 from __future__ import annotations
 
+import copy
 import fnmatch
 import json
 import socket
@@ -27,19 +28,31 @@ SCHEMA = 1
 
 Runner = Callable[[List[str]], Tuple[int, str, str]]
 
-DEFAULT_OPTIONS = {
-    "namespaces": ["*"],
-    "command_prefix": [],
-    "ovs_command_prefix": None,  # None: same as command_prefix
-    "state_path": "/var/lib/neutron",
-    "collect_ovs": True,
-    "collect_iptables": True,
-    "parallel": 8,
+# The dvr_collect module's options and defaults, once: its argument_spec, from which
+# DEFAULT_OPTIONS follows (its DOCUMENTATION is checked against it: tests/unit/test_module_docs.py).
+ARGUMENT_SPEC = {
+    "namespaces": {"type": "list", "elements": "str", "default": ["*"]},
+    "command_prefix": {"type": "list", "elements": "str", "default": []},
+    "ovs_command_prefix": {"type": "list", "elements": "str"},  # None: same as command_prefix
+    "state_path": {"type": "str", "default": "/var/lib/neutron"},
+    "collect_ovs": {"type": "bool", "default": True},
+    "collect_iptables": {"type": "bool", "default": True},
+    "parallel": {"type": "int", "default": 8},
+}
+
+# collect_node options that are no module options: the binaries (the module passes the paths it
+# finds) and the ovs-vsctl timeout.
+INTERNAL_OPTIONS = {
     "ip_path": "ip",
     "ovs_vsctl_path": "ovs-vsctl",
     "ovs_ofctl_path": "ovs-ofctl",
     "ovs_timeout": 30,
 }
+
+DEFAULT_OPTIONS = dict(
+    ((key, copy.deepcopy(spec.get("default"))) for key, spec in ARGUMENT_SPEC.items()),
+    **INTERNAL_OPTIONS,
+)
 
 IPTABLES_TABLES = ("nat", "raw", "mangle", "filter")
 
@@ -447,41 +460,94 @@ def flow_protocol(protocols: Sequence[str]) -> str:
     return max(known, key=OPENFLOW_VERSIONS.index)
 
 
-def collect_ovs(run: Runner, opts: Dict[str, Any]) -> Dict[str, Any]:
-    """Bridges (with parsed flows), ports and interfaces from the local Open vSwitch."""
-    ovs = empty_ovs()
-    ovs["collected"] = True
-    prefix = opts["ovs_command_prefix"]
+OVSDB_COLUMNS = {
+    "Bridge": "_uuid,name,datapath_type,protocols,ports,external_ids,other_config",
+    "Port": "_uuid,name,tag,trunks,interfaces,external_ids,other_config",
+    "Interface": "_uuid,name,type,external_ids,ofport,mac_in_use,options,error",
+}
+
+
+def _vsctl_list(run: Runner, argv: List[str], table: str, errors: List[dict]) -> Optional[list]:
+    """The rows ``ovs-vsctl list <table>`` prints; None, with an error in `errors`, on failure."""
+    rc, out, err = run(argv)
+    if rc != 0:
+        errors.append(_error("ovs-vsctl list " + table, argv, rc, err))
+        return None
+    try:
+        return _ovsdb_rows(out)
+    except (ValueError, KeyError, TypeError) as exc:
+        what = "ovs-vsctl list %s: bad JSON (%s)" % (table, exc)
+        errors.append(_error(what, argv, 0, out[:200]))
+        return None
+
+
+def _ovsdb_tables(run: Runner, opts: Dict[str, Any], errors: List[dict]) -> Optional[dict]:
+    """{table: rows} of OVSDB_COLUMNS; None when the Bridge table cannot be read (then the
+    others are not asked for); an unreadable Port or Interface table has no rows."""
     vsctl = [
-        *prefix,
+        *opts["ovs_command_prefix"],
         opts["ovs_vsctl_path"],
         "--timeout=%d" % int(opts["ovs_timeout"]),
         "--format=json",
     ]
-    columns = {
-        "Bridge": "_uuid,name,datapath_type,protocols,ports,external_ids,other_config",
-        "Port": "_uuid,name,tag,trunks,interfaces,external_ids,other_config",
-        "Interface": "_uuid,name,type,external_ids,ofport,mac_in_use,options,error",
-    }
     rows = {}
-    for table, cols in columns.items():
-        argv = [*vsctl, "--columns=" + cols, "list", table]
-        rc, out, err = run(argv)
-        if rc != 0:
-            ovs["errors"].append(_error("ovs-vsctl list " + table, argv, rc, err))
-            if table == "Bridge":
-                return ovs
-            rows[table] = []
-            continue
-        try:
-            rows[table] = _ovsdb_rows(out)
-        except (ValueError, KeyError, TypeError) as exc:
-            ovs["errors"].append(
-                _error("ovs-vsctl list %s: bad JSON (%s)" % (table, exc), argv, 0, out[:200])
-            )
-            if table == "Bridge":
-                return ovs
-            rows[table] = []
+    for table, cols in OVSDB_COLUMNS.items():
+        found = _vsctl_list(run, [*vsctl, "--columns=" + cols, "list", table], table, errors)
+        if found is None and table == "Bridge":
+            return None
+        rows[table] = found or []
+    return rows
+
+
+def _ovs_interface(r: Dict[str, Any]) -> Dict[str, Any]:
+    """An interface of the ovs section."""
+    return {
+        "name": r["name"],
+        "type": r.get("type", ""),
+        "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+        "ofport": _ovsdb_scalar(r.get("ofport", EMPTY_SET)),
+        "mac_in_use": _ovsdb_scalar(r.get("mac_in_use", EMPTY_SET)),
+        "options": _ovsdb_value(r.get("options", EMPTY_MAP)),
+        "error": _ovsdb_scalar(r.get("error", EMPTY_SET)),
+    }
+
+
+def _ovs_port(r: Dict[str, Any], bridge: Optional[str], iface_names: dict) -> Dict[str, Any]:
+    """A port of the ovs section (`bridge` holds it; `iface_names` maps interface UUIDs)."""
+    return {
+        "name": r["name"],
+        "bridge": bridge,
+        "tag": _ovsdb_scalar(r.get("tag", EMPTY_SET)),
+        "trunks": _ovsdb_list(r.get("trunks", EMPTY_SET)),
+        "interfaces": sorted(
+            iface_names.get(u, u) for u in _ovsdb_list(r.get("interfaces", EMPTY_SET))
+        ),
+        "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+        "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
+    }
+
+
+def _ovs_bridge(r: Dict[str, Any], port_names: dict) -> Dict[str, Any]:
+    """A bridge without its flows."""
+    protocols = _ovsdb_list(r.get("protocols", EMPTY_SET))
+    return {
+        "name": r["name"],
+        "datapath_type": r.get("datapath_type", ""),
+        "protocols": protocols,
+        "flow_protocol": flow_protocol(protocols),
+        "ports": sorted(port_names.get(u, u) for u in _ovsdb_list(r.get("ports", EMPTY_SET))),
+        "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
+        "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
+    }
+
+
+def collect_ovs(run: Runner, opts: Dict[str, Any]) -> Dict[str, Any]:
+    """Bridges (with parsed flows), ports and interfaces from the local Open vSwitch."""
+    ovs = empty_ovs()
+    ovs["collected"] = True
+    rows = _ovsdb_tables(run, opts, ovs["errors"])
+    if rows is None:
+        return ovs
     ovs["available"] = True
 
     iface_names = {_ovsdb_scalar(r.get("_uuid")): r["name"] for r in rows["Interface"]}
@@ -492,49 +558,15 @@ def collect_ovs(run: Runner, opts: Dict[str, Any]) -> Dict[str, Any]:
             port_bridge[uuid] = r["name"]
 
     for r in sorted(rows["Interface"], key=lambda r: r["name"]):
-        ovs["interfaces"].append(
-            {
-                "name": r["name"],
-                "type": r.get("type", ""),
-                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
-                "ofport": _ovsdb_scalar(r.get("ofport", EMPTY_SET)),
-                "mac_in_use": _ovsdb_scalar(r.get("mac_in_use", EMPTY_SET)),
-                "options": _ovsdb_value(r.get("options", EMPTY_MAP)),
-                "error": _ovsdb_scalar(r.get("error", EMPTY_SET)),
-            }
-        )
+        ovs["interfaces"].append(_ovs_interface(r))
     for r in sorted(rows["Port"], key=lambda r: r["name"]):
-        uuid = _ovsdb_scalar(r.get("_uuid"))
-        ovs["ports"].append(
-            {
-                "name": r["name"],
-                "bridge": port_bridge.get(uuid),
-                "tag": _ovsdb_scalar(r.get("tag", EMPTY_SET)),
-                "trunks": _ovsdb_list(r.get("trunks", EMPTY_SET)),
-                "interfaces": sorted(
-                    iface_names.get(u, u) for u in _ovsdb_list(r.get("interfaces", EMPTY_SET))
-                ),
-                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
-                "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
-            }
-        )
+        bridge = port_bridge.get(_ovsdb_scalar(r.get("_uuid")))
+        ovs["ports"].append(_ovs_port(r, bridge, iface_names))
     for r in sorted(rows["Bridge"], key=lambda r: r["name"]):
-        protocols = _ovsdb_list(r.get("protocols", EMPTY_SET))
-        proto = flow_protocol(protocols)
-        ovs["bridges"].append(
-            {
-                "name": r["name"],
-                "datapath_type": r.get("datapath_type", ""),
-                "protocols": protocols,
-                "flow_protocol": proto,
-                "ports": sorted(
-                    port_names.get(u, u) for u in _ovsdb_list(r.get("ports", EMPTY_SET))
-                ),
-                "external_ids": _ovsdb_value(r.get("external_ids", EMPTY_MAP)),
-                "other_config": _ovsdb_value(r.get("other_config", EMPTY_MAP)),
-                "flows": _dump_flows(run, opts, r["name"], proto, ovs["errors"]),
-            }
-        )
+        bridge = _ovs_bridge(r, port_names)
+        proto = bridge["flow_protocol"]
+        bridge["flows"] = _dump_flows(run, opts, bridge["name"], proto, ovs["errors"])
+        ovs["bridges"].append(bridge)
     return ovs
 
 

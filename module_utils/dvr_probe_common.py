@@ -1,14 +1,14 @@
 # -*- coding: utf-8 -*-
 # Apache-2.0
 """Shared code of the scapy probe modules (dvr_arp_probe, dvr_reach_probe, dvr_capture,
-dvr_traceroute).
+dvr_traceroute, dvr_edge_probe; their main() is dvr_probe_module.run_probe).
 
 Runs on the probe host (Python 3.8+, root). scapy is imported lazily by `load_scapy()`, after
 `enter_netns()` has moved the process into the requested network namespace (scapy reads the
 interfaces and routes of the namespace it is imported in). Every probe is bounded: the callers
 validate counts and times with `bounded()` against the maxima below.
 
-The functions return plain dicts in exactly the shapes of `dvr_verify.probes` `as_dict()`:
+The probes' results are plain dicts in exactly the shapes of `dvr_verify.probes` `as_dict()`:
 ArpProbe, Reachability, CapturedFrame and Traceroute.
 """
 
@@ -25,12 +25,13 @@ import socket
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 CLONE_NEWNET = 0x40000000
 NETNS_DIR = "/run/netns"
 
-# Hard maxima of the module options (defaults are in the modules' argument specs).
+# Hard maxima of the module options (the modules' argument specs hold the defaults and bounds).
 LIMITS = {
     "arp_targets": 1024,
     "arp_count": 10,
@@ -99,6 +100,13 @@ def ipv4_list(name, values, maximum):
     if len(out) > maximum:
         raise ProbeError("%s: %d addresses, at most %d allowed" % (name, len(out), maximum))
     return out
+
+
+def ethernet_interface(name: str) -> str:
+    """`name`, unless it is "any" (Linux's cooked capture device has no Ethernet header)."""
+    if name == "any":
+        raise ProbeError("interface=any has no destination MAC: name the Ethernet device")
+    return name
 
 
 # --- namespace and scapy --------------------------------------------------------------------
@@ -233,7 +241,48 @@ def _receive(sock, deadline, handle, done=None):
             handle(pkt)
 
 
+def _exchange(
+    s: Any,
+    packets: Sequence[Any],
+    timeout: float,
+    handle: Callable[[Any], None],
+    done: Callable[[], bool],
+) -> List[Tuple[int, OSError]]:
+    """Send `packets` on one raw IP socket (the kernel routes them and resolves the next hop),
+    then feed every ICMP packet read to `handle` until `timeout` seconds later or `done()`.
+    Returns [(index in packets, OSError)] of the packets the local kernel refused to send."""
+    refused = []
+    sock = _open_filtered(s, s.L3RawSocket, "icmp")
+    try:
+        _grow_rcvbuf(sock)
+        for index, pkt in enumerate(packets):
+            try:
+                sock.send(pkt)
+            except OSError as exc:
+                refused.append((index, exc))
+        _receive(sock, time.monotonic() + timeout, handle, done=done)
+    finally:
+        sock.close()
+    return refused
+
+
 # --- ARP ------------------------------------------------------------------------------------
+
+
+def _arp_senders(
+    s: Any, iface: str, addresses: List[str], targets: List[str], source_ip: Optional[str]
+) -> Dict[str, str]:
+    """{target: sender address}: `source_ip` (must be one of `addresses`, those of `iface`), else
+    per target the address of `iface` whose connected subnet holds it."""
+    if source_ip is not None:
+        source_ip = str(ipaddress.IPv4Address(source_ip))
+        if source_ip not in addresses:
+            raise ProbeError(
+                "source_ip %s is not configured on %s (it has %s): a spoofed sender would "
+                "poison neighbour caches" % (source_ip, iface, ", ".join(addresses))
+            )
+    s.conf.route.resync()
+    return dict((t, source_ip or connected_source(s, iface, addresses, t)) for t in targets)
 
 
 def arp_probe(iface, targets, source_ip=None, count=2, timeout=2.0, interval=0.2):
@@ -250,15 +299,7 @@ def arp_probe(iface, targets, source_ip=None, count=2, timeout=2.0, interval=0.2
     mac, addresses = interface(s, iface)
     if not addresses:
         raise ProbeError("interface %s has no IPv4 address to send ARP requests from" % iface)
-    if source_ip is not None:
-        source_ip = str(ipaddress.IPv4Address(source_ip))
-        if source_ip not in addresses:
-            raise ProbeError(
-                "source_ip %s is not configured on %s (it has %s): a spoofed sender would "
-                "poison neighbour caches" % (source_ip, iface, ", ".join(addresses))
-            )
-    s.conf.route.resync()
-    senders = dict((t, source_ip or connected_source(s, iface, addresses, t)) for t in targets)
+    senders = _arp_senders(s, iface, addresses, targets, source_ip)
     requests = [
         bytes(
             s.Ether(src=mac, dst="ff:ff:ff:ff:ff:ff")
@@ -314,36 +355,34 @@ def _tcp_connect(target, port, timeout):
     return True
 
 
-def reach_probe(
-    targets, count=3, timeout=2.0, tcp_port=None, tcp_count=1, tcp_timeout=3.0, df_size=None
-):
-    """ICMP echo (`count` per target), optional TCP connect to `tcp_port` (`tcp_count` per
-    target) and optional don't-fragment echo of `df_size` bytes (IP total length, `count` per
-    target), for all targets at once; returns Reachability dicts (icmp, then tcp, then icmp_df
-    per target).
-
-    ICMP goes out through a raw IP socket (the kernel routes and resolves the next hop, as for
-    `ping`); replies are matched by (address, id, sequence) until `timeout` seconds after the
-    last request; an error such as "fragmentation needed" is not an answer. `ttl` is that of the
-    first echo reply. TCP uses the kernel's connect() (SYN, SYN-ACK, ACK, then close): a
-    completed handshake is an answer; the TTL of a TCP answer is not observable (null).
-    """
-    s = load_scapy()
-    ident = random.randint(0x1000, 0xEFFF)
-    probes = []  # (target, kind, packet)
+def _echo_requests(
+    s: Any, targets: List[str], count: int, df_size: Optional[int], ident: int
+) -> List[Tuple[str, int, Any]]:
+    """[(target, seq, packet)]: `count` echo requests per target, then with `df_size` as many
+    don't-fragment ones of that IP total length (sequence numbers from 0x8000)."""
+    probes = []
     for t in targets:
         for seq in range(count):
             pkt = s.IP(dst=t) / s.ICMP(type=8, id=ident, seq=seq) / s.Raw(b"\x00" * ECHO_PAYLOAD)
-            probes.append((t, "icmp", seq, pkt))
+            probes.append((t, seq, pkt))
         if df_size:
-            for seq in range(count):
+            for seq in range(0x8000, 0x8000 + count):
                 pkt = (
                     s.IP(dst=t, flags="DF")
-                    / s.ICMP(type=8, id=ident, seq=0x8000 + seq)
+                    / s.ICMP(type=8, id=ident, seq=seq)
                     / s.Raw(b"\x00" * (df_size - 28))
                 )
-                probes.append((t, "icmp_df", 0x8000 + seq, pkt))
-    answers = {}  # (target, seq) -> (time, ttl)
+                probes.append((t, seq, pkt))
+    return probes
+
+
+def _echo_answers(
+    s: Any, probes: List[Tuple[str, int, Any]], ident: int, timeout: float
+) -> Tuple[Dict[Tuple[str, int], Tuple[float, int]], Dict[str, List[str]]]:
+    """Send the `_echo_requests`; returns ({(address, seq): (time, ttl)} of the first echo reply
+    to each, {target: ["seq <n>: <error>"]} of the requests the local kernel refused)."""
+    answers = {}
+    send_errors = {}
 
     def handle(pkt):
         if s.ICMP not in pkt or s.IP not in pkt:
@@ -355,61 +394,82 @@ def reach_probe(
         if key not in answers:
             answers[key] = (time.monotonic(), pkt[s.IP].ttl)
 
-    tcp_results = {}
-    pool = None
-    if tcp_port:
-        pool = ThreadPoolExecutor(max_workers=min(LIMITS["tcp_workers"], len(targets)))
-        for t in targets:
-            tcp_results[t] = [
-                pool.submit(_tcp_connect, t, tcp_port, tcp_timeout) for _ in range(tcp_count)
-            ]
-    send_errors = {}
     if probes:
-        sock = _open_filtered(s, s.L3RawSocket, "icmp")
-        try:
-            _grow_rcvbuf(sock)
-            for t, _kind, seq, pkt in probes:
-                try:
-                    sock.send(pkt)
-                except OSError as exc:
-                    send_errors.setdefault(t, []).append("seq %d: %s" % (seq, exc.strerror))
-            expected = len(probes)
-            _receive(
-                sock, time.monotonic() + timeout, handle, done=lambda: len(answers) >= expected
-            )
-        finally:
-            sock.close()
+        packets = [pkt for _t, _seq, pkt in probes]
+        refused = _exchange(s, packets, timeout, handle, lambda: len(answers) >= len(probes))
+        for index, exc in refused:
+            target, seq, _pkt = probes[index]
+            send_errors.setdefault(target, []).append("seq %d: %s" % (seq, exc.strerror))
+    return answers, send_errors
+
+
+def _tcp_connects(
+    targets: List[str], port: int, count: int, timeout: float
+) -> Tuple[ThreadPoolExecutor, Dict[str, List[Future]]]:
+    """(pool, {target: [future of `_tcp_connect`]}): `count` connections per target, started."""
+    pool = ThreadPoolExecutor(max_workers=min(LIMITS["tcp_workers"], len(targets)))
+    futures = dict(
+        (t, [pool.submit(_tcp_connect, t, port, timeout) for _ in range(count)]) for t in targets
+    )
+    return pool, futures
+
+
+def _reachability(
+    target: str,
+    kind: str,
+    sent: int,
+    received: int,
+    ttl: Optional[int] = None,
+    port: Optional[int] = None,
+) -> Dict[str, Any]:
+    """A Reachability dict."""
+    return {
+        "target": target,
+        "kind": kind,
+        "port": port,
+        "sent": sent,
+        "received": received,
+        "ttl": ttl,
+    }
+
+
+def _echo_result(target: str, kind: str, seqs: range, answers: dict) -> Dict[str, Any]:
+    """The Reachability dict of the echo requests `seqs` to `target`."""
+    got = sorted(answers[(target, seq)] for seq in seqs if (target, seq) in answers)
+    return _reachability(target, kind, len(seqs), len(got), ttl=got[0][1] if got else None)
+
+
+def reach_probe(
+    targets, count=3, timeout=2.0, tcp_port=None, tcp_count=1, tcp_timeout=3.0, df_size=None
+):
+    """ICMP echo (`count` per target), optional TCP connect to `tcp_port` (`tcp_count` per
+    target) and optional don't-fragment echo of `df_size` bytes (IP total length, `count` per
+    target), for all targets at once. Returns a tuple: the Reachability dicts (per target icmp,
+    then tcp, then icmp_df) and {target: ["seq <n>: <error>"]} of the echo requests the local
+    kernel refused to send (they count as sent).
+
+    ICMP goes out through a raw IP socket (the kernel routes and resolves the next hop, as for
+    `ping`); replies are matched by (address, id, sequence) until `timeout` seconds after the
+    last request; an error such as "fragmentation needed" is not an answer. `ttl` is that of the
+    first echo reply. TCP uses the kernel's connect() (SYN, SYN-ACK, ACK, then close): a
+    completed handshake is an answer; the TTL of a TCP answer is not observable (null).
+    """
+    s = load_scapy()
+    ident = random.randint(0x1000, 0xEFFF)
+    probes = _echo_requests(s, targets, count, df_size, ident)
+    pool, connects = None, {}
+    if tcp_port:
+        pool, connects = _tcp_connects(targets, tcp_port, tcp_count, tcp_timeout)
+    answers, send_errors = _echo_answers(s, probes, ident, timeout)
     results = []
     for t in targets:
-        for kind, seqs in (
-            ("icmp", range(count)),
-            ("icmp_df", range(0x8000, 0x8000 + count) if df_size else None),
-        ):
-            if seqs is None or (kind == "icmp" and count == 0):
-                continue
-            got = sorted(answers[(t, seq)] for seq in seqs if (t, seq) in answers)
-            results.append(
-                {
-                    "target": t,
-                    "kind": kind,
-                    "port": None,
-                    "sent": len(seqs),
-                    "received": len(got),
-                    "ttl": got[0][1] if got else None,
-                }
-            )
+        if count:
+            results.append(_echo_result(t, "icmp", range(count), answers))
+        if df_size:
+            results.append(_echo_result(t, "icmp_df", range(0x8000, 0x8000 + count), answers))
         if tcp_port:
-            ok = sum(1 for future in tcp_results[t] if future.result())
-            results.append(
-                {
-                    "target": t,
-                    "kind": "tcp",
-                    "port": tcp_port,
-                    "sent": tcp_count,
-                    "received": ok,
-                    "ttl": None,
-                }
-            )
+            ok = sum(1 for future in connects[t] if future.result())
+            results.append(_reachability(t, "tcp", tcp_count, ok, port=tcp_port))
     if pool is not None:
         pool.shutdown(wait=True)
     order = {"icmp": 0, "tcp": 1, "icmp_df": 2}
@@ -485,6 +545,59 @@ def source_for(destination):
     return None if src == "0.0.0.0" else src
 
 
+def _sources(destinations: List[str]) -> Dict[str, str]:
+    """{destination: the source address the kernel chooses}; ProbeError when one is unroutable."""
+    sources = {}
+    for d in destinations:
+        src = source_for(d)
+        if src is None:
+            raise ProbeError("no route to %s (no source address)" % d)
+        sources[d] = src
+    return sources
+
+
+def _sweep_probes(
+    s: Any,
+    destinations: List[str],
+    sources: Dict[str, str],
+    max_hops: int,
+    protocol: str,
+    ident: int,
+) -> Tuple[List[Any], Dict[tuple, Tuple[str, int]]]:
+    """(packets, {answer key: (destination, ttl)}): one probe per destination and TTL."""
+    probes = []
+    keys = {}
+    for di, d in enumerate(destinations):
+        for ttl in range(1, max_hops + 1):
+            ip = s.IP(src=sources[d], dst=d, ttl=ttl)
+            if protocol == "udp":
+                sport = (ident + di) & 0xFFFF
+                dport = UDP_BASE_PORT + ttl - 1
+                pkt, key = ip / s.UDP(sport=sport, dport=dport), (d, sport, dport)
+            else:
+                seq = di * 256 + ttl
+                pkt, key = ip / s.ICMP(type=8, id=ident, seq=seq), (d, ident, seq)
+            keys[key] = (d, ttl)
+            probes.append(pkt / s.Raw(b"\x00" * 32))
+    return probes, keys
+
+
+def _answer_key(s: Any, pkt: Any, protocol: str) -> Optional[tuple]:
+    """The key (as in `_sweep_probes`) of the probe an ICMP packet answers, else None."""
+    if s.IP not in pkt or s.ICMP not in pkt:
+        return None
+    ip, icmp = pkt[s.IP], pkt[s.ICMP]
+    if icmp.type == 0 and protocol == "icmp":
+        return (ip.src, icmp.id, icmp.seq)
+    if icmp.type in (3, 11) and s.IPerror in pkt:
+        inner = pkt[s.IPerror]
+        if protocol == "udp" and s.UDPerror in pkt:
+            return (inner.dst, pkt[s.UDPerror].sport, pkt[s.UDPerror].dport)
+        if protocol == "icmp" and s.ICMPerror in pkt:
+            return (inner.dst, pkt[s.ICMPerror].id, pkt[s.ICMPerror].seq)
+    return None
+
+
 def traceroute(vm, destinations, max_hops=8, protocol="icmp", timeout=2.0):
     """TTL sweep 1..max_hops to every destination, all probes sent at once; Traceroute dicts.
 
@@ -495,66 +608,16 @@ def traceroute(vm, destinations, max_hops=8, protocol="icmp", timeout=2.0):
     """
     s = load_scapy()
     ident = random.randint(0x1000, 0xEFFF)
-    sources = {}
-    for d in destinations:
-        src = source_for(d)
-        if src is None:
-            raise ProbeError("no route to %s (no source address)" % d)
-        sources[d] = src
-    probes = []  # key -> (destination, ttl)
-    keys = {}
-    for di, d in enumerate(destinations):
-        for ttl in range(1, max_hops + 1):
-            if protocol == "udp":
-                sport = (ident + di) & 0xFFFF
-                dport = UDP_BASE_PORT + ttl - 1
-                pkt = (
-                    s.IP(src=sources[d], dst=d, ttl=ttl)
-                    / s.UDP(sport=sport, dport=dport)
-                    / s.Raw(b"\x00" * 32)
-                )
-                key = (d, sport, dport)
-            else:
-                seq = di * 256 + ttl
-                pkt = (
-                    s.IP(src=sources[d], dst=d, ttl=ttl)
-                    / s.ICMP(type=8, id=ident, seq=seq)
-                    / s.Raw(b"\x00" * 32)
-                )
-                key = (d, ident, seq)
-            keys[key] = (d, ttl)
-            probes.append(pkt)
+    sources = _sources(destinations)
+    probes, keys = _sweep_probes(s, destinations, sources, max_hops, protocol, ident)
     hops = {}  # (destination, ttl) -> (address, reached)
 
     def handle(pkt):
-        if s.IP not in pkt or s.ICMP not in pkt:
-            return
-        ip, icmp = pkt[s.IP], pkt[s.ICMP]
-        if icmp.type == 0 and protocol == "icmp":
-            key = (ip.src, icmp.id, icmp.seq)
-        elif icmp.type in (3, 11) and s.IPerror in pkt:
-            inner = pkt[s.IPerror]
-            if protocol == "udp" and s.UDPerror in pkt:
-                key = (inner.dst, pkt[s.UDPerror].sport, pkt[s.UDPerror].dport)
-            elif protocol == "icmp" and s.ICMPerror in pkt:
-                key = (inner.dst, pkt[s.ICMPerror].id, pkt[s.ICMPerror].seq)
-            else:
-                return
-        else:
-            return
-        where = keys.get(key)
+        where = keys.get(_answer_key(s, pkt, protocol))
         if where is not None and where not in hops:
-            hops[where] = (ip.src, ip.src == where[0])
+            hops[where] = (pkt[s.IP].src, pkt[s.IP].src == where[0])
 
-    sock = _open_filtered(s, s.L3RawSocket, "icmp")
-    try:
-        _grow_rcvbuf(sock)
-        for pkt in probes:
-            with contextlib.suppress(OSError):
-                sock.send(pkt)
-        _receive(sock, time.monotonic() + timeout, handle, done=lambda: len(hops) >= len(probes))
-    finally:
-        sock.close()
+    _exchange(s, probes, timeout, handle, done=lambda: len(hops) >= len(probes))
     results = []
     for d in destinations:
         out = []
@@ -611,8 +674,9 @@ def traceroute_in_namespaces(vms, destinations, **kwargs):
 def edge_probe(iface, capture_args, arp_args, reach_args):
     """The capture (in a thread, `capture_args` for `capture`), then, once it listens, the ARP
     probe and the reach probe at the same time (`arp_args` for `arp_probe`, `reach_args` for
-    `reach_probe`; either None to skip); returns (frames, seen, truncated, arp, reachability,
-    send_errors). One scapy import and one process for all of it."""
+    `reach_probe`; either None to skip). Returns the dvr_edge_probe result keys: frames, seen,
+    truncated (of `capture`), arp, reachability and send_errors. One scapy import and one process
+    for all of it."""
     load_scapy()
     listening = threading.Event()
     captured = {}
@@ -640,4 +704,11 @@ def edge_probe(iface, capture_args, arp_args, reach_args):
     if "result" not in captured:
         raise ProbeError("the capture did not end")
     frames, seen, truncated = captured["result"]
-    return frames, seen, truncated, arp_result, reach_result, send_errors
+    return {
+        "frames": frames,
+        "seen": seen,
+        "truncated": truncated,
+        "arp": arp_result,
+        "reachability": reach_result,
+        "send_errors": send_errors,
+    }
