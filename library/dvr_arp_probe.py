@@ -83,11 +83,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false).
-  returned: always
-  type: bool
-  sample: false
 arp:
   description: One C(ArpProbe) dict per target, in the order of O(targets).
   returned: success

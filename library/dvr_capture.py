@@ -80,11 +80,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false).
-  returned: always
-  type: bool
-  sample: false
 frames:
   description: The captured IPv4 frames, in order, as C(CapturedFrame) dicts.
   returned: success

@@ -105,11 +105,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false); the module only reads.
-  returned: always
-  type: bool
-  sample: false
 schema:
   description: Version of the document layout.
   returned: success

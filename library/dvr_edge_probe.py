@@ -103,11 +103,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false).
-  returned: always
-  type: bool
-  sample: false
 frames:
   description: The captured IPv4 frames (C(CapturedFrame) dicts), as M(dvr_capture) returns them.
   returned: success

@@ -84,11 +84,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false).
-  returned: always
-  type: bool
-  sample: false
 reachability:
   description:
     - C(Reachability) dicts, per target (in the order of O(targets)) V(icmp), then V(tcp), then

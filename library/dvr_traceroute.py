@@ -89,11 +89,6 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
-changed:
-  description: Always V(false).
-  returned: always
-  type: bool
-  sample: false
 traceroutes:
   description: One C(Traceroute) dict per destination, in the order of O(destinations).
   returned: success

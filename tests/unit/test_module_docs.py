@@ -119,7 +119,7 @@ def test_examples_and_return_parse(name: str) -> None:
     module = _load(name)
     assert yaml.safe_load(module.EXAMPLES)
     returns = yaml.safe_load(module.RETURN)
-    assert returns["changed"]["returned"] == "always"
+    assert "changed" not in returns  # a common return value, documented by Ansible
     if name in PROBES:
         assert {"scapy_version", "elapsed"} <= set(returns)
 
