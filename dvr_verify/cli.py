@@ -208,10 +208,14 @@ def cmd_preflight(args: argparse.Namespace) -> int:
     return 0
 
 
-def _nova_spec(run_dir: Path, settings: RunSettings, found: dict[str, Any]) -> prov.NovaSpec:
-    key = run_dir / "id_ed25519.pub"
-    if not key.exists():
-        raise UsageError(f"{key}: missing (the nova backend boots VMs with the run's key pair)")
+def _nova_spec(settings: RunSettings, found: dict[str, Any]) -> prov.NovaSpec:
+    """Image, flavor, zone and the run's public key (run.json's `ssh_public_key`)."""
+    key = Path(settings.ssh_public_key)
+    if not settings.ssh_public_key or not key.is_file():
+        raise UsageError(
+            f"{settings.ssh_public_key or 'ssh_public_key (run.json)'}: missing"
+            " (the nova backend boots VMs with the run's key pair)"
+        )
     return prov.NovaSpec(
         image_id=found["image_id"],
         flavor_id=found["flavor_id"],
@@ -223,7 +227,7 @@ def _nova_spec(run_dir: Path, settings: RunSettings, found: dict[str, Any]) -> p
 def cmd_provision(args: argparse.Namespace) -> int:
     run_dir, settings = _run_dir(args), _settings(args)
     found = load_preflight(run_dir)
-    nova = _nova_spec(run_dir, settings, found) if found["backend"] == "nova" else None
+    nova = _nova_spec(settings, found) if found["backend"] == "nova" else None
     vms = prov.plan_vms(settings.computes, settings.vms_per_compute)
     conn = connect(settings.cloud)
     try:

@@ -62,6 +62,8 @@ class RunSettings:
     unbound_fips: int = 0
     active_timeout: int = 120
     trace_destinations: list[str] = field(default_factory=list)
+    # The run's SSH public key file (its key pair lives outside the run directory).
+    ssh_public_key: str = ""
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunSettings:

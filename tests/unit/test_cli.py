@@ -120,3 +120,22 @@ def test_vms_ssh_did_not_reach_are_not_verified_not_failed() -> None:
         ("egress.source", "nofip 10.0.111.6", Status.NOT_VERIFIED),
         ("trace.path", "nofip 10.0.111.6", Status.NOT_VERIFIED),
     }
+
+
+def test_nova_provision_boots_with_the_public_key_run_json_names(tmp_path: Path, capsys) -> None:
+    from dvr_verify.cli import _nova_spec
+    from dvr_verify.rundir import RunSettings
+
+    key = tmp_path / "keys" / "r1" / "id_ed25519.pub"
+    key.parent.mkdir(parents=True)
+    key.write_text("ssh-ed25519 AAAA dvr-verify-r1\n")
+    found = {"backend": "nova", "image_id": "img", "flavor_id": "flv", "external_network_id": "e"}
+    settings = RunSettings(run_id="r1", cloud="c", ssh_public_key=str(key))
+    assert _nova_spec(settings, found).public_key == "ssh-ed25519 AAAA dvr-verify-r1"
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"run_id": "r1", "cloud": "c", "backend": "nova"}))
+    (run / "preflight.json").write_text(json.dumps(found))
+    assert main(["provision", "--run-dir", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "ssh_public_key (run.json): missing" in err
