@@ -142,15 +142,33 @@ class NovaBackend(VMBackend):
         return deleted
 
 
+UEC_PARTS = ("aki", "ari")
+"""Disk or container formats of a UEC image's kernel and ramdisk parts: not bootable by themselves
+(the machine image, `ami`, references them by its kernel_id and ramdisk_id properties)."""
+
+
+def _uec_part(img: Any) -> str | None:
+    """`aki` or `ari` when `img` is a UEC kernel or ramdisk part, else None."""
+    return next((f for f in (img.disk_format, img.container_format) if f in UEC_PARTS), None)
+
+
 def choose_image(conn: Any, wanted: str) -> Any:
-    """The image `wanted` (name or id), or the newest active image named cirros*."""
+    """The image `wanted` (name or id), or the newest active image named cirros*; never a UEC
+    kernel or ramdisk part (the machine image that references them boots)."""
     if wanted:
         img = conn.image.find_image(wanted, ignore_missing=True)
         if img is None:
             raise PreflightError(f"image {wanted!r} not found (dvr_verify_image)")
+        if part := _uec_part(img):
+            raise PreflightError(
+                f"image {wanted!r} is a UEC kernel or ramdisk ({part}): name the machine image"
+                " (ami) that references it (dvr_verify_image)"
+            )
         return img
     cirros = [
-        i for i in conn.image.images() if i.status == "active" and i.name.startswith("cirros")
+        i
+        for i in conn.image.images()
+        if i.status == "active" and (i.name or "").startswith("cirros") and not _uec_part(i)
     ]
     if not cirros:
         raise PreflightError("no active cirros* image: set dvr_verify_image")

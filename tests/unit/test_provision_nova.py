@@ -165,7 +165,15 @@ def test_a_cloud_without_compute_service_has_nothing_to_clean_in_nova() -> None:
 
 
 def image(name, created, status="active", min_disk=0):
-    return SimpleNamespace(id=name, name=name, created_at=created, status=status, min_disk=min_disk)
+    return SimpleNamespace(
+        id=name or "unnamed",
+        name=name,
+        created_at=created,
+        status=status,
+        min_disk=min_disk,
+        disk_format="qcow2",
+        container_format="bare",
+    )
 
 
 def flavor(name, ram, disk, vcpus=1):
@@ -229,3 +237,42 @@ def test_wait_holds_a_dvr_ha_router_until_one_agent_is_active() -> None:
     slept: list[float] = []
     prov.wait_active(SimpleNamespace(network=network), done, timeout=60, sleep=slept.append)
     assert slept == [2.0]  # polled once more, then the router had its active agent
+
+
+def uec(name, created, disk_format, container_format=None, **props):
+    img = image(name, created)
+    img.disk_format, img.container_format = disk_format, container_format or disk_format
+    img.kernel_id, img.ramdisk_id = props.get("kernel_id"), props.get("ramdisk_id")
+    return img
+
+
+def test_default_image_skips_uec_kernel_and_ramdisk_parts_for_the_machine_image() -> None:
+    """DevStack's cirros UEC set: the -kernel (aki) and -ramdisk (ari) parts are not bootable; the
+    machine image (ami) that references them is."""
+    images = [
+        uec("cirros-0.6.3-x86_64-uec", "2025-01-01", "ami", kernel_id="k", ramdisk_id="r"),
+        uec("cirros-0.6.3-x86_64-uec-kernel", "2025-01-02", "aki"),
+        uec("cirros-0.6.3-x86_64-uec-ramdisk", "2025-01-03", "ari"),
+        uec("cirros-0.6.3-x86_64-uec-initrd", "2025-01-04", "qcow2", container_format="ari"),
+    ]
+    conn = SimpleNamespace(image=SimpleNamespace(images=lambda: images))
+    chosen = prov.choose_image(conn, "")
+    assert chosen.name == "cirros-0.6.3-x86_64-uec"
+    assert (chosen.kernel_id, chosen.ramdisk_id) == ("k", "r")
+
+
+def test_an_unnamed_image_is_no_candidate_and_no_traceback() -> None:
+    images = [image(None, "2026-02-01"), image("cirros-0.6.3", "2024-10-01")]
+    conn = SimpleNamespace(image=SimpleNamespace(images=lambda: images))
+    assert prov.choose_image(conn, "").name == "cirros-0.6.3"
+    images = [image(None, "2026-02-01"), uec("cirros-0.6.3-x86_64-uec-kernel", "2025-01-02", "aki")]
+    conn = SimpleNamespace(image=SimpleNamespace(images=lambda: images))
+    with pytest.raises(prov.PreflightError, match="no active cirros\\* image"):
+        prov.choose_image(conn, "")
+
+
+def test_a_named_uec_kernel_or_ramdisk_image_is_refused() -> None:
+    kernel = uec("cirros-0.6.3-x86_64-uec-kernel", "2025-01-02", "aki")
+    conn = SimpleNamespace(image=SimpleNamespace(find_image=lambda name, ignore_missing: kernel))
+    with pytest.raises(prov.PreflightError, match=r"kernel or ramdisk \(aki\)"):
+        prov.choose_image(conn, "cirros-0.6.3-x86_64-uec-kernel")
