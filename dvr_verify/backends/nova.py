@@ -9,7 +9,7 @@ them. The VMs (cirros) take their address by DHCP.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -175,17 +175,58 @@ def choose_image(conn: Any, wanted: str) -> Any:
     return max(cirros, key=lambda i: i.created_at or "")
 
 
+SPECIAL_SPEC_SCOPES = (
+    "resources",  # resources:CUSTOM_BAREMETAL_*=1, resources:VCPU=0, granular resources1:...
+    "trait",  # required or forbidden host traits
+    "capabilities",  # ComputeCapabilitiesFilter (baremetal nodes)
+    "aggregate_instance_extra_specs",  # hosts of matching aggregates only
+    "pci_passthrough",
+    "accel",
+)
+"""Extra spec scopes that restrict which hosts (or nodes) a flavor boots on."""
+SPECIAL_SPEC_VALUES: dict[str, Callable[[str], bool]] = {
+    "hw:cpu_policy": lambda v: v in ("dedicated", "mixed"),  # CPU pinning
+    "hw:mem_page_size": lambda v: v != "small",  # huge pages
+    "hw:mem_encryption": lambda v: v in ("true", "yes", "1"),  # AMD SEV hosts
+}
+"""Extra specs that, with such a value (lower-cased), ask hosts for pinned CPUs, huge pages, SEV."""
+
+
+def special_specs(specs: dict[str, str]) -> list[str]:
+    """The extra specs that make a flavor unfit for a plain VM on any host: host-restricting
+    scopes, unscoped keys (matched against host capabilities or aggregates), CPU pinning, huge
+    pages, memory encryption."""
+    special = []
+    for key, value in specs.items():
+        scope = key.split(":", 1)[0] if ":" in key else ""
+        special_value = SPECIAL_SPEC_VALUES.get(key, lambda _: False)
+        if not scope or scope.startswith(SPECIAL_SPEC_SCOPES) or special_value(str(value).lower()):
+            special.append(f"{key}={value}")
+    return special
+
+
 def choose_flavor(conn: Any, wanted: str, min_disk: int = 0) -> Any:
-    """The flavor `wanted` (name or id), or the smallest public one with 128 MiB or more and
-    enough disk for the image."""
+    """The flavor `wanted` (name or id), or the smallest enabled public one with 128 MiB or more,
+    enough disk for the image and no special extra specs (`special_specs`). Extra specs a flavor
+    list lacks (before compute API 2.61) are fetched smallest flavor first, until one fits."""
     if wanted:
         flv = conn.compute.find_flavor(wanted, ignore_missing=True)
         if flv is None:
             raise PreflightError(f"flavor {wanted!r} not found (dvr_verify_flavor)")
+        if flv.is_disabled:
+            raise PreflightError(f"flavor {wanted!r} is disabled (dvr_verify_flavor)")
         return flv
-    fits = [f for f in conn.compute.flavors() if f.ram >= 128 and f.disk >= min_disk]
-    if not fits:
-        raise PreflightError(
-            "no flavor with 128 MiB RAM and the image's disk: set dvr_verify_flavor"
-        )
-    return min(fits, key=lambda f: (f.ram, f.disk, f.vcpus))
+    fits = [
+        f
+        for f in conn.compute.flavors()
+        if f.is_public and not f.is_disabled and f.ram >= 128 and f.disk >= min_disk
+    ]
+    for flv in sorted(fits, key=lambda f: (f.ram, f.disk, f.vcpus)):
+        specs = flv.extra_specs or conn.compute.fetch_flavor_extra_specs(flv).extra_specs
+        if not special_specs(specs or {}):
+            return flv
+    raise PreflightError(
+        "no enabled public flavor with 128 MiB RAM, the image's disk and no special extra specs"
+        " (baremetal resources, traits, capabilities, CPU pinning, huge pages):"
+        " set dvr_verify_flavor"
+    )

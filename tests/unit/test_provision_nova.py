@@ -79,11 +79,13 @@ def test_lab_ports_are_bound_as_nova_would_and_no_server_is_booted() -> None:
 
 
 class FakeCompute:
-    def __init__(self, statuses=("ACTIVE",), fault=None, services=None, flavors=None):
+    def __init__(self, statuses=("ACTIVE",), fault=None, services=None, flavors=None, specs=None):
         self.statuses = list(statuses)
         self.fault = fault
         self._services = services or []
         self._flavors = flavors or []
+        self._specs = specs or {}  # flavor name -> extra specs the list does not carry
+        self.fetched: list[str] = []
         self.deleted: list[str] = []
         self.servers_left = 2
 
@@ -99,6 +101,10 @@ class FakeCompute:
 
     def find_flavor(self, name, ignore_missing=True):
         return next((f for f in self._flavors if name in (f.id, f.name)), None)
+
+    def fetch_flavor_extra_specs(self, flv):
+        self.fetched.append(flv.name)
+        return SimpleNamespace(**{**vars(flv), "extra_specs": self._specs.get(flv.name, {})})
 
     def servers(self, **_):
         mine = {"dvr-verify": "dvr-verify-run-r1"}
@@ -176,8 +182,17 @@ def image(name, created, status="active", min_disk=0):
     )
 
 
-def flavor(name, ram, disk, vcpus=1):
-    return SimpleNamespace(id=name, name=name, ram=ram, disk=disk, vcpus=vcpus)
+def flavor(name, ram, disk, vcpus=1, disabled=False, specs=None, public=True):
+    return SimpleNamespace(
+        id=name,
+        name=name,
+        ram=ram,
+        disk=disk,
+        vcpus=vcpus,
+        is_disabled=disabled,
+        is_public=public,
+        extra_specs=specs or {},
+    )
 
 
 def test_default_image_is_the_newest_active_cirros_and_flavor_the_smallest_that_fits() -> None:
@@ -276,3 +291,73 @@ def test_a_named_uec_kernel_or_ramdisk_image_is_refused() -> None:
     conn = SimpleNamespace(image=SimpleNamespace(find_image=lambda name, ignore_missing: kernel))
     with pytest.raises(prov.PreflightError, match=r"kernel or ramdisk \(aki\)"):
         prov.choose_image(conn, "cirros-0.6.3-x86_64-uec-kernel")
+
+
+@pytest.mark.parametrize(
+    "specs",
+    [
+        {"resources:CUSTOM_BAREMETAL_SMALL": "1", "resources:VCPU": "0"},
+        {"resources:VCPU": "0"},
+        {"resources1:VGPU": "1"},
+        {"capabilities:boot_mode": "uefi"},
+        {"hw:cpu_policy": "dedicated"},
+        {"hw:cpu_policy": "MIXED"},
+        {"trait:CUSTOM_RAID": "required"},
+        {"aggregate_instance_extra_specs:ssd": "true"},
+        {"pci_passthrough:alias": "a1:1"},
+        {"hw:mem_page_size": "large"},
+        {"baremetal": "true"},  # unscoped: matched against hosts' capabilities or aggregates
+    ],
+    ids=lambda specs: ",".join(specs),
+)
+def test_default_flavor_skips_flavors_with_special_extra_specs(specs) -> None:
+    flavors = [
+        flavor("bm.small", 128, 1, specs=specs),
+        flavor("m1.nano", 192, 1, specs={"hw_rng:allowed": "True", "hw:cpu_policy": "shared"}),
+    ]
+    conn = SimpleNamespace(compute=FakeCompute(flavors=flavors))
+    assert prov.choose_flavor(conn, "", min_disk=1).name == "m1.nano"
+
+
+def test_default_flavor_skips_disabled_and_private_flavors() -> None:
+    flavors = [
+        flavor("m1.off", 128, 1, disabled=True),
+        flavor("m1.private", 128, 1, public=False),
+        flavor("m1.nano", 192, 1, disabled=None),  # no OS-FLV-DISABLED in the answer: enabled
+    ]
+    conn = SimpleNamespace(compute=FakeCompute(flavors=flavors))
+    assert prov.choose_flavor(conn, "", min_disk=1).name == "m1.nano"
+
+
+def test_extra_specs_the_list_lacks_are_fetched_smallest_first_until_one_fits() -> None:
+    """Before compute API 2.61 a flavor list carries no extra specs: they are fetched, one flavor
+    at a time, from the smallest that fits, and no further than the first plain one."""
+    flavors = [
+        flavor("m1.large", 8192, 80),
+        flavor("bm.small", 128, 1),
+        flavor("m1.tiny", 512, 1),
+        flavor("m1.pinned", 256, 1),
+    ]
+    specs = {
+        "bm.small": {"resources:CUSTOM_BAREMETAL": "1"},
+        "m1.pinned": {"hw:cpu_policy": "dedicated"},
+    }
+    compute = FakeCompute(flavors=flavors, specs=specs)
+    assert prov.choose_flavor(SimpleNamespace(compute=compute), "").name == "m1.tiny"
+    assert compute.fetched == ["bm.small", "m1.pinned", "m1.tiny"]
+
+
+def test_only_special_or_disabled_flavors_is_one_line_naming_the_variable() -> None:
+    flavors = [
+        flavor("bm", 128, 1, specs={"resources:VCPU": "0"}),
+        flavor("off", 256, 1, disabled=True),
+    ]
+    conn = SimpleNamespace(compute=FakeCompute(flavors=flavors))
+    with pytest.raises(prov.PreflightError, match=r"special extra specs.*set dvr_verify_flavor"):
+        prov.choose_flavor(conn, "")
+
+
+def test_a_named_disabled_flavor_is_refused() -> None:
+    conn = SimpleNamespace(compute=FakeCompute(flavors=[flavor("m1.old", 512, 1, disabled=True)]))
+    with pytest.raises(prov.PreflightError, match=r"flavor 'm1\.old' is disabled"):
+        prov.choose_flavor(conn, "m1.old")
