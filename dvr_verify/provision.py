@@ -411,11 +411,11 @@ ROUTER_INTERFACES = (
 )
 
 
-def cleanup(conn: Any, tag: str = TAG) -> list[str]:
+def cleanup(conn: Any, tag: str = TAG, *, sleep: Callable[[float], None] = time.sleep) -> list[str]:
     """Delete every resource carrying `tag` (a run's tag, or `dvr-verify` for all runs): the
     backends' (servers, keypairs), then floating IPs, ports, routers, networks, security groups."""
     net = conn.network
-    deleted = _cleanup_compute(conn, tag)
+    deleted = _cleanup_compute(conn, tag, sleep=sleep)
     deleted += _delete(net.ips(tags=tag), net.delete_ip, "floating IP", "floating_ip_address")
     deleted += _delete(net.ports(tags=tag), net.delete_port, "port")
     deleted += _delete(net.routers(tags=tag), partial(_delete_router, conn), "router")

@@ -2,12 +2,14 @@
 
 The port (and its FIP) carry the run's tags; Nova binds it when the server boots on it. Servers
 boot on `availability_zone <zone>:<host>` with the run's keypair `dvrv-<run id>` and a config
-drive, and carry the run's tag in their metadata (key `dvr-verify`), which is how cleanup finds
-them. The VMs (cirros) take their address by DHCP.
+drive, are named `dvrv-<run id>-<vm>` and carry the run's tag in their metadata (key
+`dvr-verify`): cleanup lists them by name (Nova's `name` regex, never every server of the cloud)
+and deletes those whose metadata carries the tag. The VMs (cirros) take their address by DHCP.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,7 +21,17 @@ if TYPE_CHECKING:
     from dvr_verify.provision import PlannedVM, Provisioned, ProvisionedVM
 
 SERVER_STATUS_TIMEOUT = 300.0
-KEYPAIR_PREFIX = "dvrv-"
+KEYPAIR_PREFIX = SERVER_PREFIX = "dvrv-"
+"""A run's keypair is `dvrv-<run id>`, its servers `dvrv-<run id>-<vm>`."""
+
+
+def server_name_filter(run_id: str | None) -> str:
+    """The Nova `name` filter (a regex) of a run's servers, or of every run's (run_id None)."""
+    if run_id is None:
+        return f"^{SERVER_PREFIX}"
+    # Only the regex metacharacters are escaped: "-" stays plain for every database's regex.
+    literal = re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", run_id)
+    return f"^{SERVER_PREFIX}{literal}-"
 
 
 @dataclass(frozen=True)
@@ -81,7 +93,7 @@ class NovaBackend(VMBackend):
         """Boot the server on its host, on the VM's port."""
         spec = self._spec()
         server = conn.compute.create_server(
-            name=f"dvrv-{run.run_id}-{vm.name}",
+            name=f"{SERVER_PREFIX}{run.run_id}-{vm.name}",
             image_id=spec.image_id,
             flavor_id=spec.flavor_id,
             key_name=run.keypair,
@@ -115,23 +127,21 @@ class NovaBackend(VMBackend):
         sleep: Sleep = time.sleep,
     ) -> list[str]:
         """Delete the servers whose metadata carries `tag` (or any run's) and the runs' keypairs;
-        wait (bounded) until the servers are gone, so their ports can go."""
+        wait (bounded) until the servers are gone, so their ports can go. Servers are listed by
+        name (`server_name_filter`), once and then once per poll: never every server."""
         if not conn.has_service("compute"):
             return []
         mine = run_id_of(tag)
-        servers = [
-            s
-            for s in conn.compute.servers(details=True, all_projects=True)
-            if TAG in (s.metadata or {}) and (mine is None or s.metadata[TAG] == tag)
-        ]
+        servers = _servers(conn, tag)
         deleted = []
         for server in servers:
             conn.compute.delete_server(server, ignore_missing=True)
             deleted.append(f"server {server.name}")
         deadline = time.monotonic() + timeout
-        while servers and time.monotonic() < deadline:
-            servers = [s for s in servers if conn.compute.find_server(s.id, ignore_missing=True)]
-            if servers:
+        left = {s.id for s in servers}
+        while left and time.monotonic() < deadline:
+            left &= {s.id for s in _servers(conn, tag)}
+            if left:
                 sleep(2.0)
         for key in list(conn.compute.keypairs()):
             if key.name == f"{KEYPAIR_PREFIX}{mine}" or (
@@ -140,6 +150,15 @@ class NovaBackend(VMBackend):
                 conn.compute.delete_keypair(key, ignore_missing=True)
                 deleted.append(f"keypair {key.name}")
         return deleted
+
+
+def _servers(conn: Any, tag: str) -> list[Any]:
+    """The servers of the runs `tag` names: listed by name, kept when their metadata says so."""
+    mine = run_id_of(tag)
+    listed = conn.compute.servers(details=True, all_projects=True, name=server_name_filter(mine))
+    return [
+        s for s in listed if TAG in (s.metadata or {}) and (mine is None or s.metadata[TAG] == tag)
+    ]
 
 
 UEC_PARTS = ("aki", "ari")

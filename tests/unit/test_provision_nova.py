@@ -5,6 +5,7 @@ The fakes record calls; they stand for the API, not for Neutron's behaviour (the
 
 from __future__ import annotations
 
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -87,6 +88,7 @@ class FakeCompute:
         self._specs = specs or {}  # flavor name -> extra specs the list does not carry
         self.fetched: list[str] = []
         self.deleted: list[str] = []
+        self.queries: list[dict] = []
         self.servers_left = 2
 
     def get_server(self, _id):
@@ -106,21 +108,33 @@ class FakeCompute:
         self.fetched.append(flv.name)
         return SimpleNamespace(**{**vars(flv), "extra_specs": self._specs.get(flv.name, {})})
 
-    def servers(self, **_):
+    def servers(self, **query):
+        """Nova's server list: `name` is a regex (matched from the start), `all_projects` lists
+        every project's. Deleted servers stay listed for `servers_left` more lists."""
+        self.queries.append(query)
+        assert "name" in query, f"servers({query}) lists every server of the cloud"
+        if self.deleted:
+            self.servers_left -= 1
         mine = {"dvr-verify": "dvr-verify-run-r1"}
         other = {"dvr-verify": "dvr-verify-run-r2"}
-        return [
+        every = [
             SimpleNamespace(id="s1", name="dvrv-r1-c1", metadata=mine),
             SimpleNamespace(id="s2", name="dvrv-r2-c1", metadata=other),
             SimpleNamespace(id="s3", name="someone-else", metadata={}),
+            SimpleNamespace(id="s4", name="dvrv-r1-c2", metadata={}),  # not made by a run
+        ]
+        gone = self.servers_left <= 0
+        return [
+            s
+            for s in every
+            if re.match(query["name"], s.name) and not (gone and s.name in self.deleted)
         ]
 
     def delete_server(self, server, ignore_missing=True):
         self.deleted.append(server.name)
 
     def find_server(self, _id, ignore_missing=True):
-        self.servers_left -= 1
-        return SimpleNamespace(id=_id) if self.servers_left > 0 else None
+        raise AssertionError("find_server lists the project's servers when the server is gone")
 
     def keypairs(self):
         return [
@@ -156,6 +170,8 @@ def test_cleanup_of_a_run_deletes_its_servers_and_keypair_only_and_waits_for_the
     assert compute.deleted == ["dvrv-r1-c1", "dvrv-r1"]
     assert deleted == ["server dvrv-r1-c1", "keypair dvrv-r1"]
     assert compute.servers_left <= 0  # polled until the server was gone
+    # one list to find the run's servers, one per poll until they are gone: all by name
+    assert compute.queries == [{"details": True, "all_projects": True, "name": "^dvrv-r1-"}] * 3
 
 
 def test_cleanup_of_all_runs_spares_what_is_not_ours() -> None:
@@ -163,6 +179,27 @@ def test_cleanup_of_all_runs_spares_what_is_not_ours() -> None:
     conn = SimpleNamespace(compute=compute, has_service=lambda s: True)
     prov._cleanup_compute(conn, "dvr-verify", sleep=lambda _: None)
     assert sorted(compute.deleted) == ["dvrv-r1", "dvrv-r1-c1", "dvrv-r2", "dvrv-r2-c1"]
+    assert {q["name"] for q in compute.queries} == {"^dvrv-"} and len(compute.queries) == 3
+
+
+def test_a_cleanup_lists_servers_by_name_only_and_a_bounded_number_of_times() -> None:
+    """The whole cleanup of a run (every backend, then Neutron): never an unfiltered server list
+    (FakeCompute refuses one), one to find the run's servers and one per 2 s poll after."""
+    compute = FakeCompute()
+    network = SimpleNamespace(
+        **{m: lambda **_: [] for m in NEUTRON_LISTS},
+        **{f"delete_{m.rstrip('s')}": lambda *_, **__: None for m in NEUTRON_LISTS},
+    )
+    conn = SimpleNamespace(compute=compute, network=network, has_service=lambda s: True)
+    polls = []
+    prov.cleanup(conn, "dvr-verify-run-r1.2", sleep=polls.append)
+    assert compute.queries == [{"details": True, "all_projects": True, "name": r"^dvrv-r1\.2-"}]
+    prov.cleanup(conn, "dvr-verify-run-r1", sleep=polls.append)
+    assert len(compute.queries[1:]) == 2 + len(polls) == 3  # found, still there (a poll), gone
+    assert all(q["all_projects"] and q["name"] == "^dvrv-r1-" for q in compute.queries[1:])
+
+
+NEUTRON_LISTS = ("ips", "ports", "routers", "networks", "security_groups")
 
 
 def test_a_cloud_without_compute_service_has_nothing_to_clean_in_nova() -> None:
