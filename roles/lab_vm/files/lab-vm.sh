@@ -53,8 +53,18 @@ runs_here() {
 
 listens() { ip netns exec "$ns" ss -Hltn "sport = :$1" 2>/dev/null | grep -q LISTEN; }
 
+# holder DEV: the namespace holding DEV (a VM plugged under another naming rule), if any.
+holder() {
+  local n
+  for n in $(ip netns list | awk '{print $1}'); do
+    if ip -n "$n" link show "$1" >/dev/null 2>&1; then echo "$n"; return; fi
+  done
+}
+
 unplug() {  # stop what runs in the VM, remove the plug and the namespace; prints changed or ok
   local changed=ok pids d
+  [ -e "/run/netns/$ns" ] || ns=$(holder "$tap")
+  [ -n "$ns" ] || ns=vm-$id
   pids=$(ip netns pids "$ns" 2>/dev/null || true)
   if [ -n "$pids" ]; then
     # shellcheck disable=SC2086
