@@ -282,6 +282,15 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_port_ids(args: argparse.Namespace) -> int:
+    """Every Neutron port id, and when the listing began: what a compute's VMs are checked
+    against (a lab VM whose port is not listed is gone from the cloud)."""
+    listed_at = int(time.time())
+    ports = [p.id for p in connect(args.cloud).network.ports()]
+    print(json.dumps({"listed_at": listed_at, "ports": sorted(ports)}))
+    return 0
+
+
 def _check_parser(sub: Any) -> None:
     check = sub.add_parser("check", help="verify collected node state against the API")
     check.add_argument("--run-dir", help="a run directory: its api/, nodes/, probes/, resources")
@@ -336,6 +345,9 @@ def parser() -> argparse.ArgumentParser:
     clean.add_argument("--tag", default=prov.TAG, help="a run's tag, or all runs' (default)")
     clean.add_argument("--run-dir", help="delete this run's resources")
     clean.set_defaults(func=cmd_cleanup)
+    ports = sub.add_parser("port-ids", help="every Neutron port id (JSON), and when listed")
+    ports.add_argument("--cloud", required=True, help="clouds.yaml entry (admin)")
+    ports.set_defaults(func=cmd_port_ids)
     return top
 
 

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from dvr_verify.backends.lab import lab_vm_netns
+
 SETTINGS, PREFLIGHT = "run.json", "preflight.json"
 
 
@@ -129,10 +131,12 @@ def probe_plan(run_dir: Path, resources: Any, settings: RunSettings) -> dict[str
     by_node: dict[str, list[str]] = {}
     for vm in resources.vms:
         by_node.setdefault(vm.host, []).append(vm.name)
+    netns = {vm.name: lab_vm_netns(vm.port_id) for vm in resources.vms}
     vm_fips = [vm.fip for vm in resources.vms if vm.fip]
     subnets = read_json(run_dir / "api" / "subnets.json", "`dvr-verify snapshot` writes it")
     return {
         "vms_by_node": [[host, names] for host, names in sorted(by_node.items())],
+        "netns_of": netns,  # lab VMs (netns access): each VM's namespace on its compute
         "vm_names": [vm.name for vm in resources.vms],
         "arp_targets": vm_fips + [u.fip for u in resources.unbound],
         "reach_targets": vm_fips,

@@ -10,10 +10,10 @@ short_description: Sniff IPv4 frames on an interface for a bounded time, with MA
 author:
   - dvr-verify authors
 description:
-  - Captures on O(interface) with the BPF filter O(filter) until O(timeout) seconds have passed
-    or O(count) frames were seen, and returns the IPv4 frames as C(dvr_verify.probes.CapturedFrame)
-    dicts (source and destination MAC, source and destination IP, protocol) - the runbook's
-    C(tcpdump -e -n) step.
+  - Captures on O(interface) with the BPF filter O(filter) until O(count) frames were seen,
+    O(stop_grace) seconds after O(stop_file) appeared, or at the latest O(timeout) seconds, and
+    returns the IPv4 frames as C(dvr_verify.probes.CapturedFrame) dicts (source and destination
+    MAC, source and destination IP, protocol) - the runbook's C(tcpdump -e -n) step.
   - Meant to run with Ansible C(async) while the VMs send traffic to the capture host; the caller
     groups the frames per VM into C(EgressCapture) (by source IP - the floating IP, or the router
     gateway IP for a VM without one - and by destination or time). O(ready_file) tells the caller
@@ -57,6 +57,7 @@ extends_documentation_fragment:
   - action_common_attributes
   - dvr_probe
   - dvr_probe.netns
+  - dvr_probe.capture_stop
 """
 
 EXAMPLES = r"""
@@ -133,7 +134,7 @@ from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     capture,
     ethernet_interface,
 )
-from ansible.module_utils.dvr_probe_module import pick, run_probe  # noqa: E402
+from ansible.module_utils.dvr_probe_module import CAPTURE_STOP_SPEC, pick, run_probe  # noqa: E402
 
 OPTIONS = dict(
     interface=dict(type="str", required=True),
@@ -141,6 +142,7 @@ OPTIONS = dict(
     timeout=dict(type="float", default=10.0, bounds=(0.5, LIMITS["capture_timeout"])),
     count=dict(type="int", default=500, bounds=(1, LIMITS["capture_count"])),
     ready_file=dict(type="path"),
+    **CAPTURE_STOP_SPEC,
     promisc=dict(type="bool", default=False),
 )
 
@@ -148,7 +150,8 @@ OPTIONS = dict(
 def _check(p: dict) -> dict:
     """The arguments of `capture`."""
     ethernet_interface(p["interface"])
-    return dict(pick(p, "interface", "timeout", "count", "ready_file", "promisc"), bpf=p["filter"])
+    names = ("interface", "timeout", "count", "ready_file", "promisc", "stop_file", "stop_grace")
+    return dict(pick(p, *names), bpf=p["filter"])
 
 
 def _probe(interface: str, **kwargs: object) -> dict:

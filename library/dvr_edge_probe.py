@@ -14,7 +14,8 @@ description:
     import, one Ansible task) - the capture on O(interface) starts first (in a thread); once it
     listens, O(ready_file) is written and the ARP probe of O(arp_targets) and the reachability
     probe of O(reach_targets) run at the same time; the module returns when the capture ends
-    (O(capture_count) frames or O(capture_timeout) seconds).
+    (O(capture_count) frames, O(stop_grace) seconds after O(stop_file) appeared, or at the latest
+    O(capture_timeout) seconds).
   - Meant to run with Ansible C(async) while the VMs send traffic to the probe host (after
     O(ready_file) appears); the results have the shapes of the three modules' results.
   - Only reads and sends bounded probes; RV(changed) is always V(false).
@@ -83,6 +84,7 @@ requirements:
 extends_documentation_fragment:
   - action_common_attributes
   - dvr_probe
+  - dvr_probe.capture_stop
 """
 
 EXAMPLES = r"""
@@ -158,7 +160,7 @@ from ansible.module_utils.dvr_probe_common import (  # noqa: E402
     ethernet_interface,
     ipv4_list,
 )
-from ansible.module_utils.dvr_probe_module import run_probe  # noqa: E402
+from ansible.module_utils.dvr_probe_module import CAPTURE_STOP_SPEC, run_probe  # noqa: E402
 
 TIMEOUT = (0.1, LIMITS["timeout"])
 OPTIONS = dict(
@@ -167,6 +169,7 @@ OPTIONS = dict(
     capture_timeout=dict(type="float", default=10.0, bounds=(0.5, LIMITS["capture_timeout"])),
     capture_count=dict(type="int", default=500, bounds=(1, LIMITS["capture_count"])),
     ready_file=dict(type="path"),
+    **CAPTURE_STOP_SPEC,
     arp_targets=dict(type="list", elements="str", default=[]),
     arp_count=dict(type="int", default=2, bounds=(1, LIMITS["arp_count"])),
     arp_timeout=dict(type="float", default=1.0, bounds=TIMEOUT),
@@ -187,6 +190,8 @@ def _check(p: dict) -> dict:
         timeout=p["capture_timeout"],
         count=p["capture_count"],
         ready_file=p["ready_file"],
+        stop_file=p["stop_file"],
+        stop_grace=p["stop_grace"],
     )
     arp_args = None
     if p["arp_targets"]:

@@ -497,10 +497,20 @@ def frame_dict(s, pkt):
 
 
 def capture(
-    iface, bpf="ip", timeout=10.0, count=500, ready_file=None, promisc=False, on_ready=None
+    iface,
+    bpf="ip",
+    timeout=10.0,
+    count=500,
+    ready_file=None,
+    promisc=False,
+    on_ready=None,
+    stop_file=None,
+    stop_grace=2.0,
 ):
-    """Sniff on `iface` with BPF `bpf` for at most `timeout` seconds or `count` frames
-    (promiscuous only if `promisc`).
+    """Sniff on `iface` with BPF `bpf` until `count` frames, or `stop_grace` seconds after
+    `stop_file` appears (whoever makes the frames creates it once they are all sent), or at the
+    latest `timeout` seconds (promiscuous only if `promisc`). The window thus follows when the
+    senders actually ran, however slow the machine, not a fixed guess.
 
     Returns (frames as CapturedFrame dicts for the IPv4 frames, number of frames seen, whether
     `count` stopped it). `ready_file` is written, and `on_ready` called, once the socket is
@@ -519,11 +529,32 @@ def capture(
                 handle.write("%d\n" % os.getpid())
         if on_ready is not None:
             on_ready()
-        packets = s.sniff(opened_socket=sock, timeout=timeout, count=count, store=True)
+        packets = _sniff_until(s, sock, time.monotonic() + timeout, count, stop_file, stop_grace)
     finally:
         sock.close()
     frames = [f for f in (frame_dict(s, p) for p in packets) if f is not None]
     return frames, len(packets), len(packets) >= count
+
+
+def _sniff_until(s, sock, deadline, count, stop_file, stop_grace, step=0.25):
+    """Frames from `sock`, in slices of `step` seconds, until `count`, `deadline`, or
+    `stop_grace` after `stop_file` exists."""
+    packets = []
+    while len(packets) < count:
+        now = time.monotonic()
+        if stop_file and os.path.exists(stop_file):
+            deadline = min(deadline, now + stop_grace)
+            stop_file = None
+        if now >= deadline:
+            break
+        got = s.sniff(
+            opened_socket=sock,
+            timeout=min(step, deadline - now),
+            count=count - len(packets),
+            store=True,
+        )
+        packets.extend(got)
+    return packets
 
 
 # --- traceroute -----------------------------------------------------------------------------

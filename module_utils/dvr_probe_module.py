@@ -24,6 +24,12 @@ Params = Dict[str, Any]
 
 # The shared option (documented once, doc_fragments/dvr_probe.py NETNS).
 NETNS_SPEC = {"netns": {"type": "str"}}
+# The capturing modules' end of capture (doc_fragments/dvr_probe.py CAPTURE_STOP): part of their
+# OPTIONS, bounds included.
+CAPTURE_STOP_SPEC = {
+    "stop_file": {"type": "path"},
+    "stop_grace": {"type": "float", "default": 2.0, "bounds": (0.0, 30.0)},
+}
 
 
 def argument_spec(options: Spec, netns: bool = True) -> Dict[str, Dict[str, Any]]:

@@ -128,7 +128,9 @@ def capture_probes(conn, inventory, made, out):
         (probes / f"ping-{a}-from-probe.txt").write_text(run_in(probe, ["ping", "-c", "3", a]))
     for vm in made.get("vms", []):
         node = node_prefix(vm["host"].split(".")[0])
-        tr = run_in(node, ["ip", "netns", "exec", f"vm-{vm['name']}", "traceroute", "-n", internet])
+        tr = run_in(
+            node, ["ip", "netns", "exec", f"vm-{vm['port'].id[:11]}", "traceroute", "-n", internet]
+        )
         (probes / f"traceroute-{vm['name']}.txt").write_text(tr)
 
 

@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from dvr_verify.provision import PlannedVM, Provisioned, ProvisionedVM
 
 
+def lab_vm_netns(port_id: str) -> str:
+    """The network namespace of the lab VM on `port_id`, on its compute: `vm-` and the port id's
+    first 11 characters, as Nova names a VM's tap device (roles/lab_vm/files/lab-vm.sh: the same
+    rule). Unique per port, so runs side by side never share one."""
+    return f"vm-{port_id[:11]}"
+
+
 class LabBackend(VMBackend):
     """Bound ports that the lab's Ansible role plugs; nothing in Nova."""
 

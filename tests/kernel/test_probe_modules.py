@@ -429,6 +429,36 @@ def test_capture_via_ansible_sees_fip_and_fg_mac_while_vm_pings(topo: Topo, tmp_
     assert {f.src_mac for f in replies} == {topo.probe_mac}
 
 
+def test_capture_waits_for_late_pingers_and_ends_soon_after_they_are_done(
+    topo: Topo, tmp_path
+) -> None:
+    """Issue 12 item 18: on a loaded machine the VMs' pingers start late. The window follows
+    them (the stop file, touched once they are done), not a fixed guess: pings starting 9 s after
+    the capture listens - past the old fixed 8 s window - are all captured, and the capture ends
+    within its grace after the stop file, long before its upper bound."""
+    ready, stop = tmp_path / "capture.ready", tmp_path / "pingers.done"
+    args = {
+        "interface": "eth0",
+        "filter": f"icmp[icmptype] == icmp-echo and dst host {PROBE_IP}",
+        "timeout": 60,
+        "count": 100,  # more than will come: only the stop file ends it
+        "ready_file": str(ready),
+        "stop_file": str(stop),
+        "stop_grace": 1.0,
+    }
+    late = (
+        f"sleep 9; ip netns exec {topo.vm} ping -c 3 -i 0.2 -W 1 {PROBE_IP} >/dev/null; "
+        f"touch {stop}"
+    )
+    started = time.monotonic()
+    rc, result = run_while_listening("dvr_capture", args, topo, ready, ["sh", "-c", late])
+    took = time.monotonic() - started
+    assert rc == 0, result.get("msg")
+    requests = [f for f in result["frames"] if f["dst_ip"] == PROBE_IP]
+    assert len(requests) == 3 and result["truncated"] is False
+    assert took < 20, f"the capture went on {took:.1f} s: the stop file did not end it"
+
+
 def test_capture_under_ansible_async_in_a_play(topo: Topo, tmp_path) -> None:
     """The intended use: dvr_capture with ``async``/``poll: 0`` while a VM pings, then
     async_status; the module enters the probe namespace itself (``netns``)."""

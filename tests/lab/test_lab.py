@@ -213,7 +213,7 @@ def test_north_south_traffic(lab, hosts, conn, dvr):
     arp = probe.run(f"arping -c 2 -w 5 -I eth-ext {fip}", check=False)
     assert fg.mac_address.lower() in arp.lower(), arp
     for vm in dvr["vms"]:
-        cmd = f"ip netns exec vm-{vm['name']} ping -c 2 -W 2 {internet}"
+        cmd = f"ip netns exec vm-{vm['port'].id[:11]} ping -c 2 -W 2 {internet}"
         wait_for(
             f"ping {internet} from {vm['name']}",
             lambda h=hosts[vm["host"]], c=cmd: ping_ok(h, c),
@@ -232,7 +232,7 @@ def test_traceroute_paths(lab, hosts, conn, dvr):
     fip_ports = {f.port_id for f in conn.network.ips()}
     for vm in dvr["vms"]:
         out = hosts[vm["host"]].run(
-            f"ip netns exec vm-{vm['name']} traceroute -n -q 1 -w 2 -m 6 {internet}"
+            f"ip netns exec vm-{vm['port'].id[:11]} traceroute -n -q 1 -w 2 -m 6 {internet}"
         )
         hops = [line.split()[1] for line in out.splitlines()[1:] if len(line.split()) > 1]
         assert hops[0] == dvr["subnet"].gateway_ip, out
@@ -249,7 +249,7 @@ def test_tcp_to_floating_ip(lab, hosts, dvr):
     vm = dvr["vms"][0]
     host, fip = hosts[vm["host"]], dvr["fip"].floating_ip_address
     host.run(
-        f"setsid -f ip netns exec vm-{vm['name']} timeout 60 python3 -m http.server 8080"
+        f"setsid -f ip netns exec vm-{vm['port'].id[:11]} timeout 60 python3 -m http.server 8080"
         " </dev/null >/dev/null 2>&1"
     )
     try:
@@ -264,7 +264,7 @@ def test_tcp_to_floating_ip(lab, hosts, dvr):
             timeout=30,
         )
     finally:
-        host.run(f"ip netns pids vm-{vm['name']} | xargs -r kill", check=False)
+        host.run(f"ip netns pids vm-{vm['port'].id[:11]} | xargs -r kill", check=False)
 
 
 def test_security_group_is_enforced(lab, hosts, conn, dvr):

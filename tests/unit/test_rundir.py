@@ -82,6 +82,8 @@ def test_the_probe_plan_groups_vms_by_compute(tmp_path: Path) -> None:
     )  # fmt: skip
     plan = probe_plan(tmp_path, made, RunSettings("r", "c"))
     assert plan["vms_by_node"] == [["node-12", ["a"]], ["node-16", ["b", "nofip"]]]
+    # lab VMs' namespaces follow their ports (as Nova's taps), so two runs never share one
+    assert plan["netns_of"] == {"a": "vm-port-a", "b": "vm-port-b", "nofip": "vm-port-nofip"}
     assert plan["arp_targets"] == ["172.30.89.2", "172.30.89.1", "172.30.89.3"]
     assert plan["reach_targets"] == ["172.30.89.2", "172.30.89.1"]
     assert (plan["trace_to"], plan["df_size"]) == (["172.30.0.1"], 1450)

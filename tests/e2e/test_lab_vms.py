@@ -1,0 +1,108 @@
+"""Lab VMs end as Nova's would: a run's VMs go with its ports, whoever deletes them.
+
+A kept run swept by `playbooks/cleanup.yml` (the same sweep a run starts with) must leave no lab
+VM behind on any compute: no OVS port whose Neutron port is gone, no VM namespace. A VM left in
+OVS after its namespace is gone makes the userspace datapath spin on its dead tap (issue 12,
+item 19: about 90% of a core per compute, measured), so ovs-vswitchd's idle CPU must be back to
+its level before the run.
+
+Needs the default lab (`make lab-up`); skipped otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from pathlib import Path
+
+import openstack
+import pytest
+from test_verify import INVENTORY, playbook
+
+LAB_STATE = Path("/var/lib/dvr-lab")
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not INVENTORY.exists(), reason="the lab is not up: run `make lab-up`"),
+]
+
+
+def computes() -> list[str]:
+    """The lab's compute node names (node-12, ...), from their recorded vswitchd processes."""
+    names = sorted(
+        p.name.split("-ovs-vswitchd")[0] for p in LAB_STATE.glob("pids/*-ovs-vswitchd.pid")
+    )
+    return [n for n in names if n != "probe"]
+
+
+def pid_of(name: str) -> int:
+    return int((LAB_STATE / "pids" / f"{name}.pid").read_text().split()[0])
+
+
+def vswitchd_cpu(seconds: float = 4.0) -> dict[str, float]:
+    """Percent of one core each node's ovs-vswitchd used over `seconds`."""
+
+    def ticks(node: str) -> int:
+        fields = Path(f"/proc/{pid_of(node + '-ovs-vswitchd')}/stat").read_text().split()
+        return int(fields[13]) + int(fields[14])
+
+    hz = 100  # USER_HZ on Linux
+    before = {n: ticks(n) for n in computes()}
+    time.sleep(seconds)
+    return {n: (ticks(n) - t) * 100 / hz / seconds for n, t in before.items()}
+
+
+def in_node(node: str, *argv: str) -> str:
+    anchor = str(pid_of(f"{node}-anchor"))
+    return subprocess.run(
+        ["nsenter", "-t", anchor, "-m", "-n", "-u", "--", *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
+
+
+def vm_ports(node: str) -> set[str]:
+    """The Neutron port ids of the VMs plugged into the node's OVS (interfaces with a vm-uuid)."""
+    out = in_node(
+        node, "ovs-vsctl", "--bare", "--columns=external_ids", "find", "Interface",
+        'external_ids:vm-uuid!=""',
+    )  # fmt: skip
+    return {w.split("=", 1)[1] for w in out.split() if w.startswith("iface-id=")}
+
+
+def vm_namespaces(node: str) -> set[str]:
+    return {
+        line.split()[0]
+        for line in in_node(node, "ip", "netns").splitlines()
+        if line.startswith("vm-")
+    }
+
+
+def test_a_swept_kept_run_leaves_no_lab_vm(tmp_path: Path) -> None:
+    idle = vswitchd_cpu()
+    run_dir = tmp_path / "kept"
+    made = playbook(
+        "verify_dvr.yml",
+        "-e",
+        json.dumps({"dvr_verify_keep": True, "dvr_verify_run_dir": str(run_dir)}),
+    )
+    assert made.returncode == 0, made.stdout[-4000:]
+    vms = json.loads((run_dir / "resources.json").read_text())["vms"]
+    plugged = set().union(*(vm_ports(n) for n in computes()))
+    assert {vm["port_id"] for vm in vms} <= plugged  # the kept run's VMs are there to be swept
+
+    swept = playbook("playbooks/cleanup.yml")  # everything tagged dvr-verify, as a run's start does
+    assert swept.returncode == 0, swept.stdout[-4000:]
+
+    conn = openstack.connect(cloud="dvr-lab")
+    live = {p.id for p in conn.network.ports()}
+    for node in computes():
+        assert vm_ports(node) <= live, f"{node}: OVS ports of deleted Neutron ports left"
+        assert not {f"vm-{vm['port_id'][:11]}" for vm in vms} & vm_namespaces(node), node
+    after = vswitchd_cpu()
+    for node, busy in after.items():
+        assert busy <= idle[node] + 5, (
+            f"{node}: ovs-vswitchd {busy:.0f}% idle, {idle[node]:.0f}% before"
+        )
