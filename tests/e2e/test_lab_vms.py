@@ -126,3 +126,27 @@ def test_a_run_on_a_loaded_machine_has_no_false_failure(tmp_path: Path) -> None:
             hog.wait()
     summary = (run_dir / "summary.txt").read_text() if (run_dir / "summary.txt").exists() else ""
     assert made.returncode == 0, summary + made.stdout[-3000:]
+
+
+def test_two_runs_at_the_same_time_are_both_green(tmp_path: Path) -> None:
+    """Issue 12 item 9: two verify_dvr.yml runs started together on the lab each sweep only
+    abandoned runs at their start, so neither deletes the other's resources, and both pass."""
+    env = dict(os.environ, ANSIBLE_CONFIG=str(INVENTORY.parents[2] / "ansible.cfg"))
+    dirs = [tmp_path / "one", tmp_path / "two"]
+    playbook_bin = str(Path(sys.executable).parent / "ansible-playbook")
+    argv = [playbook_bin, "-i", str(INVENTORY), "verify_dvr.yml", "-e"]
+    procs = [
+        subprocess.Popen(
+            [*argv, json.dumps({"dvr_verify_run_dir": str(d)})],
+            cwd=INVENTORY.parents[2],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for d in dirs
+    ]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    for d, p, out in zip(dirs, procs, outputs, strict=True):
+        summary = (d / "summary.txt").read_text() if (d / "summary.txt").exists() else ""
+        assert p.returncode == 0, f"{d.name}: {summary}{out[-3000:]}"
