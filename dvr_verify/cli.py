@@ -268,7 +268,7 @@ def cmd_wait(args: argparse.Namespace) -> int:
     timeout = max(settings.active_timeout, BACKENDS[done.backend].min_active_timeout)
     conn = connect(settings.cloud)
     runs.touch_heartbeat(conn, done.network_id, time.time())
-    prov.wait_active(conn, done, timeout=timeout)
+    prov.wait_active(conn, done, timeout=timeout, sleep=runs.heartbeat_sleep(conn, done.network_id))
     print(f"{len(done.vms)} ports and their floating IPs are ACTIVE")
     return 0
 

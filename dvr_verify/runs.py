@@ -7,12 +7,13 @@ A run is **abandoned** when both hold:
   it by hand: `openstack network set --tag dvr-verify-keep <network>`);
 - its heartbeat is older than the bound `dvr_verify_abandon_after` (seconds, default 3600).
 
-A run's heartbeat is the newest of its heartbeat tags (`dvr-verify-heartbeat-<Unix seconds>` on its
-network: written at provision, refreshed by the run's `wait` and `snapshot` steps) and its
-resources' creation times (so a run cut short, whatever it had made, still ages). A run with
-neither is never provably abandoned, nor are resources tagged `dvr-verify` without a run tag:
-only `make cleanup` (everything tagged, `dvr_verify_cleanup_confirm=true` off the lab) deletes
-those. The times are the controller's clock and the cloud's: their skew must be far below the bound.
+A run's heartbeat is the newest of its heartbeat tags (`dvr-verify-heartbeat-<Unix seconds>` on
+its network: written at provision, refreshed by the run's `wait` step, once a minute while it
+waits, and `snapshot` step) and its resources' creation times (so a run cut short, whatever it
+had made, still ages). A run with neither is never provably abandoned, nor are resources tagged
+`dvr-verify` without a run tag: only `make cleanup` (everything tagged,
+`dvr_verify_cleanup_confirm=true` off the lab) deletes those. The times are the controller's clock
+and the cloud's: their skew must be far below the bound.
 
 Every resource of a run carries `dvr-verify-run-<run id>` (servers: in their metadata, keypairs:
 `dvrv-<run id>`), which is how the sweep groups them. A deleted run goes the way of its own
@@ -21,7 +22,8 @@ cleanup (`provision.cleanup` with its run tag).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from dvr_verify.backends import every_backend
@@ -38,8 +40,10 @@ from dvr_verify.provision import cleanup
 DEFAULT_ABANDON_AFTER = 3600
 """Seconds without a heartbeat after which a run not kept is abandoned."""
 MIN_ABANDON_AFTER = 600
-"""The least bound: longer than a run's longest stretch without a heartbeat (the ACTIVE wait of
-Nova VMs, 600 s by default; the probe phase)."""
+"""The least bound: longer than a run's longest stretch without a heartbeat (the probe phase; the
+ACTIVE wait beats every `BEAT_EVERY` seconds)."""
+BEAT_EVERY = 60.0
+"""Seconds between heartbeats while a run waits for its resources (`heartbeat_sleep`)."""
 
 # Neutron resources the sweep reads: (kind as cleanup prints it, list method, label attribute).
 NEUTRON_KINDS = (
@@ -124,3 +128,24 @@ def touch_heartbeat(conn: Any, network_id: str, now: float) -> bool:
     for tag in old:
         conn.network.remove_tag(net, tag)
     return True
+
+
+def heartbeat_sleep(
+    conn: Any,
+    network_id: str,
+    every: float = BEAT_EVERY,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[float], None]:
+    """A `sleep` for a run's waits that also refreshes its heartbeat once every `every` seconds,
+    so a long wait (Nova VMs booting) never looks abandoned."""
+    last = clock()
+
+    def beating(seconds: float) -> None:
+        nonlocal last
+        sleep(seconds)
+        if clock() - last >= every:
+            last = clock()
+            touch_heartbeat(conn, network_id, last)
+
+    return beating

@@ -308,3 +308,44 @@ def test_resources_of_no_run_are_left_to_make_cleanup() -> None:
 )
 def test_the_definition_of_abandoned(traces, abandoned: bool) -> None:
     assert runs.abandoned(traces, NOW, BOUND) is abandoned
+
+
+def test_a_long_wait_refreshes_the_heartbeat_once_a_minute() -> None:
+    cloud = FakeCloud()
+    cloud.add_run("r1", created=NOW, beat=NOW)
+    now = [NOW]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    beating = runs.heartbeat_sleep(cloud, "networks-r1", sleep=sleep, clock=lambda: now[0])
+    for _ in range(6):
+        beating(20.0)
+    added = [call[2] for call in cloud.calls if call[0] == "add_tag"]
+    assert added == [heartbeat_tag(NOW + 60), heartbeat_tag(NOW + 120)]
+    beats = [t for t in cloud.find_network("networks-r1").tags if t.startswith("dvr-verify-heart")]
+    assert beats == [heartbeat_tag(NOW + 120)]
+
+
+def test_the_run_steps_that_reach_the_cloud_refresh_its_heartbeat(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """`wait` and `snapshot --run-dir` of a run that made resources; an audit's snapshot (no
+    resources.json) touches nothing."""
+    cloud = FakeCloud()
+    cloud.add_run("r1", created=NOW - 500, beat=NOW - 500)
+    monkeypatch.setattr(cli, "connect", lambda _cloud: cloud)
+    snapshot = {**{key: [] for key in cli.RESOURCES}, "router_l3_agents": {}}
+    monkeypatch.setattr(cli, "fetch_snapshot", lambda _conn: snapshot)
+    (tmp_path / "audit").mkdir()
+    audit = run_dir(tmp_path / "audit", "a1")
+    assert cli.main(["snapshot", "--run-dir", str(audit)]) == 0
+    assert cloud.calls == []
+    path = run_dir(tmp_path, "r1")
+    resources = {"run_id": "r1", "tag": run_tag("r1"), "network_id": "networks-r1"}
+    (path / "resources.json").write_text(json.dumps(resources))
+    assert cli.main(["wait", "--run-dir", str(path)]) == 0
+    assert [c[0] for c in cloud.calls] == ["add_tag", "remove_tag"]
+    cloud.calls.clear()
+    assert cli.main(["snapshot", "--run-dir", str(path)]) == 0
+    assert cloud.calls and cloud.calls[0][0] == "add_tag"
