@@ -7,9 +7,9 @@ VMs), `prepare` (once, before the first port), `port_args` and `make_vm` (per VM
 
 `pending`, `cleanup` and `traces` (what the sweep of abandoned runs groups by run, runs.py) are
 asked of every registered backend, not only the run's: a cleanup by tag does not know which
-backend made a run. Each recognises its own resources (nova: VMs with a
-server id, servers whose metadata carries the tag) and has nothing to do otherwise, so a backend
-class must also be constructible without arguments.
+backend made a run. Each recognises its own resources (nova: VMs with a server id, servers whose
+metadata carries the tag) and has nothing to do otherwise, so a backend class must also be
+constructible without arguments.
 """
 
 from __future__ import annotations

@@ -159,10 +159,12 @@ class NovaBackend(VMBackend):
             for s in conn.compute.servers(details=True, all_projects=True)
             if TAG in (s.metadata or {})
         ]
+        # Listed keypairs carry no creation time (the run's other resources do).
+        keys = [k for k in conn.compute.keypairs() if k.name.startswith(KEYPAIR_PREFIX)]
         return found + [
             RunTrace(k.name[len(KEYPAIR_PREFIX) :], f"keypair {k.name}", unix_seconds(k.created_at))
-            for k in conn.compute.keypairs()
-            if k.name.startswith(KEYPAIR_PREFIX)
+            for k in keys
+            if len(k.name) > len(KEYPAIR_PREFIX)
         ]
 
 

@@ -167,10 +167,16 @@ def test_the_sweep_deletes_a_run_whose_heartbeat_is_older_than_the_bound_and_onl
     cloud = FakeCloud()
     cloud.add_run("old", created=NOW - 7200, beat=NOW - BOUND - 1)
     cloud.add_run("new", created=NOW - 100, beat=NOW - 100)
+    foreign = SimpleNamespace(id="s9", name="someone", metadata={}, created_at=stamp(NOW - 9e4))
+    cloud.items["servers"].append(foreign)
+    cloud.keys.append(SimpleNamespace(name="ops-key", created_at=None))
     lines = sweep(cloud)
     assert lines[0] == "run new spared: in progress (heartbeat 100 s ago, bound 3600 s)"
     assert lines[1] == "run old abandoned (heartbeat 3601 s ago): deleting"
     assert "server server-old" in lines and "keypair dvrv-old" in lines
+    assert foreign in cloud.items["servers"] and "ops-key" in [k.name for k in cloud.keys]
+    cloud.items["servers"].remove(foreign)
+    cloud.keys.pop()
     assert cloud.left() == {"new"}
     assert sorted(cloud.deleted) == sorted(
         [f"{kind}-old" for kind in KINDS if kind != "subnets"] + ["server-old", "dvrv-old"]
