@@ -14,7 +14,7 @@ help:
 	@echo "make verify      bring the lab up and run verify_dvr.yml on it"
 	@echo "make test        everything: lint, unit, kernel, then lab up, verify, lab + e2e tests, lab down"
 	@echo "make offline     lint, unit and kernel tests only (no lab)"
-	@echo "make cleanup     delete what verification runs left behind (tag dvr-verify)"
+	@echo "make cleanup     delete every run's resources (tag dvr-verify; off the lab: -e dvr_verify_cleanup_confirm=true)"
 	@echo "make lint        ruff, yamllint, actionlint, ansible-lint (production profile)"
 	@echo "make unit        unit tests (no privileges)"
 	@echo "make kernel      collector tests on throwaway namespaces (root)"
@@ -92,6 +92,8 @@ e2e-aio: venv
 e2e-ha: venv
 	$(BIN)/ansible-playbook verify_dvr.yml -e dvr_verify_ha=true
 
+# Every run's resources, kept ones too; the lab (inventory/lab) needs no confirmation (README:
+# Leftovers).
 cleanup: venv
 	$(BIN)/ansible-playbook playbooks/cleanup.yml
 

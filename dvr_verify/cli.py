@@ -4,8 +4,12 @@
     dvr-verify check --api runs/x/api --nodes runs/x/nodes [--probes P.json] --out runs/x
     dvr-verify check --run-dir runs/x      (a run directory: its api/, nodes/, probes/, resources)
 
-The steps of a verification run (preflight, provision, wait, probe-plan, save, cleanup) take
-`--run-dir` and read the run's settings from its run.json (rundir.py).
+The steps of a verification run (preflight, sweep, provision, wait, probe-plan, save, cleanup)
+take `--run-dir` and read the run's settings from its run.json (rundir.py).
+
+    dvr-verify sweep --run-dir runs/x                     abandoned runs only (runs.py), never x
+    dvr-verify cleanup --cloud dvr-lab --abandoned [--older-than S]      the same, outside a run
+    dvr-verify cleanup --cloud dvr-lab                    everything tagged dvr-verify
 
 Node files are `<neutron host>.json`, each one `dvr_collect` result (schema 1).
 """
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dvr_verify import provision as prov
-from dvr_verify import run
+from dvr_verify import run, runs
 from dvr_verify.backends import BACKENDS
 from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_snapshot
 from dvr_verify.probes import ProbeResults
@@ -74,9 +78,19 @@ def _settings(args: argparse.Namespace) -> RunSettings:
     return load_settings(_run_dir(args))
 
 
+def _heartbeat(conn: Any, run_dir: Path) -> None:
+    """Refresh the heartbeat of the run in `run_dir`, if it made resources (runs.py)."""
+    done = run.load_resources(run_dir / RESOURCES_FILE)
+    if done is not None:
+        runs.touch_heartbeat(conn, done.network_id, time.time())
+
+
 def cmd_snapshot(args: argparse.Namespace) -> int:
     cloud = args.cloud or _settings(args).cloud
-    snap = fetch_snapshot(connect(cloud))
+    conn = connect(cloud)
+    if args.run_dir:
+        _heartbeat(conn, _run_dir(args))
+    snap = fetch_snapshot(conn)
     out = Path(args.out) if args.out else _run_dir(args) / API
     out.mkdir(parents=True, exist_ok=True)
     for name in RESOURCES:
@@ -239,6 +253,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
             nova=nova,
             ha=settings.ha,
             unbound_fips=settings.unbound_fips,
+            keep=settings.keep,
         )
     except Exception:
         prov.cleanup(conn, prov.run_tag(settings.run_id))
@@ -255,7 +270,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
     if done is None:
         raise UsageError(f"{run_dir / RESOURCES_FILE}: missing (provision writes it)")
     timeout = max(settings.active_timeout, BACKENDS[done.backend].min_active_timeout)
-    prov.wait_active(connect(settings.cloud), done, timeout=timeout)
+    conn = connect(settings.cloud)
+    runs.touch_heartbeat(conn, done.network_id, time.time())
+    prov.wait_active(conn, done, timeout=timeout, sleep=runs.heartbeat_sleep(conn, done.network_id))
     print(f"{len(done.vms)} ports and their floating IPs are ACTIVE")
     return 0
 
@@ -269,7 +286,18 @@ def cmd_probe_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """The run-start sweep: delete the abandoned runs' resources, never this run's."""
+    settings = _settings(args)
+    conn = connect(settings.cloud)
+    lines = runs.sweep(conn, time.time(), settings.abandon_after, spare={settings.run_id})
+    print("\n".join(lines) or f"no run tagged {prov.TAG}")
+    return 0
+
+
 def cmd_cleanup(args: argparse.Namespace) -> int:
+    if args.abandoned:
+        return _cleanup_abandoned(args)
     tag, cloud = args.tag, args.cloud
     if args.run_dir:
         done = run.load_resources(_run_dir(args) / RESOURCES_FILE)
@@ -288,6 +316,17 @@ def cmd_port_ids(args: argparse.Namespace) -> int:
     listed_at = int(time.time())
     ports = [p.id for p in connect(args.cloud).network.ports()]
     print(json.dumps({"listed_at": listed_at, "ports": sorted(ports)}))
+    return 0
+
+
+def _cleanup_abandoned(args: argparse.Namespace) -> int:
+    """`cleanup --abandoned`: the sweep of a run's start, for a cloud (no run spared)."""
+    if not args.cloud or args.run_dir or args.tag != prov.TAG:
+        raise UsageError("--abandoned takes --cloud NAME (and --older-than), not a run or tag")
+    if args.older_than < runs.MIN_ABANDON_AFTER:
+        raise UsageError(f"--older-than: {runs.MIN_ABANDON_AFTER} seconds or more")
+    lines = runs.sweep(connect(args.cloud), time.time(), args.older_than)
+    print("\n".join(lines) or f"no run tagged {prov.TAG}")
     return 0
 
 
@@ -318,6 +357,7 @@ def _check_parser(sub: Any) -> None:
 # Steps of a run that read everything from its directory: (name, help, function).
 RUN_STEPS = (
     ("preflight", "can this cloud run the verification? (writes preflight.json)", cmd_preflight),
+    ("sweep", "delete abandoned runs' resources (not kept, no heartbeat for long)", cmd_sweep),
     ("provision", "create the run's router, network, ports, VMs, FIPs", cmd_provision),
     ("wait", "wait until the run's servers, ports and FIPs are ACTIVE", cmd_wait),
     ("probe-plan", "print what the probe phase needs of the run (JSON)", cmd_probe_plan),
@@ -344,6 +384,18 @@ def parser() -> argparse.ArgumentParser:
     clean.add_argument("--cloud", help="clouds.yaml entry (default: the run's)")
     clean.add_argument("--tag", default=prov.TAG, help="a run's tag, or all runs' (default)")
     clean.add_argument("--run-dir", help="delete this run's resources")
+    clean.add_argument(
+        "--abandoned",
+        action="store_true",
+        help="only abandoned runs' (not kept, heartbeat older than --older-than): see runs.py",
+    )
+    clean.add_argument(
+        "--older-than",
+        type=int,
+        default=runs.DEFAULT_ABANDON_AFTER,
+        metavar="SECONDS",
+        help=f"with --abandoned: the bound (default {runs.DEFAULT_ABANDON_AFTER})",
+    )
     clean.set_defaults(func=cmd_cleanup)
     ports = sub.add_parser("port-ids", help="every Neutron port id (JSON), and when listed")
     ports.add_argument("--cloud", required=True, help="clouds.yaml entry (admin)")

@@ -1,7 +1,10 @@
 """Build and remove the test resources of one run (openstacksdk, admin).
 
-Every Neutron resource carries the tags `dvr-verify` and `dvr-verify-run-<run id>`, so a run's
-leftovers (or every run's, after a crash) can be found and deleted by tag.
+Every Neutron resource carries the tags `dvr-verify` and `dvr-verify-run-<run id>` (and
+`dvr-verify-keep` when the run is kept), so a run's leftovers (or every run's, after a crash) can
+be found and deleted by tag; the run's network also carries its heartbeat
+(`dvr-verify-heartbeat-<Unix seconds>`), which tells the sweep of abandoned runs (runs.py) that
+the run is alive.
 
 Made here, whichever backend makes the VMs: the DVR preflight (L3 agents, external network), the
 tenant network and subnet, the distributed router, the security group, a port per VM and its
@@ -28,7 +31,14 @@ from typing import Any
 
 from dvr_verify import backends
 from dvr_verify.backends import every_backend, get_backend
-from dvr_verify.backends.base import TAG, PreflightError, VMBackend, run_tag
+from dvr_verify.backends.base import (
+    KEEP_TAG,
+    TAG,
+    PreflightError,
+    VMBackend,
+    heartbeat_tag,
+    run_tag,
+)
 from dvr_verify.backends.lab import LabBackend
 from dvr_verify.backends.nova import (
     SERVER_STATUS_TIMEOUT,
@@ -130,6 +140,7 @@ class Provisioned:
     security_group_id: str = ""
     backend: str = "lab"
     ha: bool = False
+    kept: bool = False
     keypair: str = ""
     vms: list[ProvisionedVM] = field(default_factory=list)
     unbound: list[UnboundFIP] = field(default_factory=list)
@@ -247,6 +258,7 @@ def provision(
     ha: bool = False,
     unbound_fips: int = 0,
     vm_backend: VMBackend | None = None,
+    keep: bool = False,
 ) -> Provisioned:
     """A distributed router with a gateway, a tenant network, a port per VM, FIPs, the VMs.
 
@@ -254,8 +266,9 @@ def provision(
     (binding:host_id) with device_owner compute:nova, as Nova would, and the caller plugs them.
     With `nova`, a server boots on each VM's host on its port (Nova binds it); `wait_active` waits
     for the servers. `unbound_fips` adds FIPs on ports nobody binds (centralized on the SNAT
-    host). On error the caller runs `cleanup(conn, run_tag(run_id))`: everything made so far is
-    tagged.
+    host). `keep` marks every resource kept (tag `dvr-verify-keep`: the sweep of abandoned runs
+    spares it). On error the caller runs `cleanup(conn, run_tag(run_id))`: everything made so far
+    is tagged.
     """
     backend = vm_backend or (NovaBackend(nova) if nova else LabBackend())
     done = Provisioned(
@@ -264,6 +277,7 @@ def provision(
         external_network_id=external_network_id,
         backend=backend.name,
         ha=ha,
+        kept=keep,
     )
     net, subnet = _make_network(conn, done, cidr, dhcp=backend.dhcp)
     _make_router(conn, done)
@@ -277,14 +291,18 @@ def provision(
     return done
 
 
-def _tagged(conn: Any, done: Provisioned, resource: Any) -> Any:
-    """`resource`, now carrying the tags of `done`'s run."""
-    conn.network.set_tags(resource, [TAG, done.tag])
+def _tagged(conn: Any, done: Provisioned, resource: Any, *extra: str) -> Any:
+    """`resource`, now carrying the tags of `done`'s run (the keep mark if kept) and `extra`."""
+    keep = [KEEP_TAG] if done.kept else []
+    conn.network.set_tags(resource, [TAG, done.tag, *keep, *extra])
     return resource
 
 
 def _make_network(conn: Any, done: Provisioned, cidr: str, dhcp: bool) -> tuple[Any, Any]:
-    net = _tagged(conn, done, conn.network.create_network(name=f"dvrv-{done.run_id}-net"))
+    """The run's network and its subnet. The first heartbeat comes in the same call as the run's
+    tags, so the network is never listed as the run's without one."""
+    net = conn.network.create_network(name=f"dvrv-{done.run_id}-net")
+    _tagged(conn, done, net, heartbeat_tag(time.time()))
     done.network_id = net.id
     subnet = conn.network.create_subnet(
         network_id=net.id,

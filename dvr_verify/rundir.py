@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dvr_verify.backends.lab import lab_vm_netns
+from dvr_verify.runs import DEFAULT_ABANDON_AFTER, MIN_ABANDON_AFTER
 
 SETTINGS, PREFLIGHT = "run.json", "preflight.json"
 
@@ -66,6 +67,9 @@ class RunSettings:
     trace_destinations: list[str] = field(default_factory=list)
     # The run's SSH public key file (its key pair lives outside the run directory).
     ssh_public_key: str = ""
+    keep: bool = False
+    # Seconds without a heartbeat after which a run not kept is abandoned (runs.py).
+    abandon_after: int = DEFAULT_ABANDON_AFTER
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunSettings:
@@ -74,6 +78,10 @@ class RunSettings:
         values = {k: v for k, v in data.items() if k in known}
         values["computes"] = [(str(a), str(b)) for a, b in values.get("computes", ())]
         values["ha"] = _flag("ha", values.get("ha", False))
+        values["keep"] = _flag("keep", values.get("keep", False))
+        values["abandon_after"] = _whole(
+            "abandon_after", values.get("abandon_after", DEFAULT_ABANDON_AFTER), MIN_ABANDON_AFTER
+        )
         values["vms_per_compute"] = _whole("vms_per_compute", values.get("vms_per_compute", 1), 1)
         values["unbound_fips"] = _whole("unbound_fips", values.get("unbound_fips", 0), 0)
         values["active_timeout"] = _whole("active_timeout", values.get("active_timeout", 120), 1)

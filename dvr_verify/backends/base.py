@@ -5,16 +5,19 @@ floating IPs, tags) and asks the run's backend, in this order: `preflight` (can 
 VMs), `prepare` (once, before the first port), `port_args` and `make_vm` (per VM, around its port),
 `pending` (while waiting for ACTIVE) and `cleanup` (before the Neutron resources are deleted).
 
-`pending` and `cleanup` are asked of every registered backend, not only the run's: a cleanup by
-tag does not know which backend made a run. Each recognises its own resources (nova: VMs with a
-server id, servers whose metadata carries the tag) and has nothing to do otherwise, so a backend
-class must also be constructible without arguments.
+`pending`, `cleanup` and `traces` (what the sweep of abandoned runs groups by run, runs.py) are
+asked of every registered backend, not only the run's: a cleanup by tag does not know which
+backend made a run. Each recognises its own resources (nova: VMs with a server id, servers whose
+metadata carries the tag) and has nothing to do otherwise, so a backend class must also be
+constructible without arguments.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
@@ -35,6 +38,64 @@ def run_id_of(tag: str) -> str | None:
     """The run id in a run's tag; None for the tag of all runs (TAG)."""
     prefix = run_tag("")
     return tag[len(prefix) :] if tag.startswith(prefix) else None
+
+
+KEEP_TAG = f"{TAG}-keep"
+"""On every Neutron resource of a run kept on purpose (`dvr_verify_keep`): never abandoned."""
+
+HEARTBEAT_PREFIX = f"{TAG}-heartbeat-"
+"""The heartbeat tag on a run's network: this prefix + Unix seconds (dvr_verify/runs.py)."""
+
+
+def heartbeat_tag(now: float) -> str:
+    """The heartbeat tag for the time `now` (Unix seconds)."""
+    return f"{HEARTBEAT_PREFIX}{int(now)}"
+
+
+def heartbeat_of(tag: str) -> float | None:
+    """The time in a heartbeat tag; None for any other tag."""
+    if not tag.startswith(HEARTBEAT_PREFIX):
+        return None
+    try:
+        return float(int(tag[len(HEARTBEAT_PREFIX) :]))
+    except ValueError:
+        return None
+
+
+def unix_seconds(stamp: str | None) -> float | None:
+    """An API timestamp (ISO 8601, `Z` or naive = UTC) in Unix seconds; None if unreadable."""
+    try:
+        when = datetime.fromisoformat(str(stamp))
+    except ValueError:
+        return None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+@dataclass(frozen=True)
+class RunTrace:
+    """One resource of a run as the sweep sees it: whose it is and its signs of life."""
+
+    run_id: str | None
+    """None: tagged dvr-verify but of no run."""
+    label: str
+    """'<kind> <name>', as cleanup prints it."""
+    created: float | None = None
+    heartbeat: float | None = None
+    kept: bool = False
+
+    @classmethod
+    def of_tags(cls, label: str, tags: Iterable[str], created_at: str | None) -> RunTrace:
+        """The trace of a Neutron resource from its tags and creation time."""
+        tags = list(tags or ())
+        ids = [run_id_of(t) for t in tags]
+        beats = [b for b in map(heartbeat_of, tags) if b is not None]
+        return cls(
+            run_id=next((i for i in ids if i), None),
+            label=label,
+            created=unix_seconds(created_at),
+            heartbeat=max(beats, default=None),
+            kept=KEEP_TAG in tags,
+        )
 
 
 class PreflightError(Exception):
@@ -80,3 +141,8 @@ class VMBackend(ABC):
     def cleanup(self, conn: Any, tag: str, *, timeout: float, sleep: Sleep) -> list[str]:
         """Delete this backend's resources of the runs `tag` names (a run's tag, or TAG for all),
         waiting at most `timeout` until they are gone; what was deleted, one line each."""
+
+    def traces(self, conn: Any) -> list[RunTrace]:
+        """This backend's resources of every run, for the sweep of abandoned runs (none unless
+        the backend makes some in the cloud)."""
+        return []

@@ -15,7 +15,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from dvr_verify.backends.base import TAG, PreflightError, Sleep, VMBackend, run_id_of
+from dvr_verify.backends.base import (
+    TAG,
+    PreflightError,
+    RunTrace,
+    Sleep,
+    VMBackend,
+    run_id_of,
+    unix_seconds,
+)
 
 if TYPE_CHECKING:
     from dvr_verify.provision import PlannedVM, Provisioned, ProvisionedVM
@@ -150,6 +158,24 @@ class NovaBackend(VMBackend):
                 conn.compute.delete_keypair(key, ignore_missing=True)
                 deleted.append(f"keypair {key.name}")
         return deleted
+
+    def traces(self, conn: Any) -> list[RunTrace]:
+        """Every run's servers (by the run tag in their metadata) and keypairs (`dvrv-<run id>`),
+        with their creation times, for the sweep of abandoned runs."""
+        if not conn.has_service("compute"):
+            return []
+        found = [
+            RunTrace(run_id_of(s.metadata[TAG]), f"server {s.name}", unix_seconds(s.created_at))
+            for s in conn.compute.servers(details=True, all_projects=True)
+            if TAG in (s.metadata or {})
+        ]
+        # Listed keypairs carry no creation time (the run's other resources do).
+        keys = [k for k in conn.compute.keypairs() if k.name.startswith(KEYPAIR_PREFIX)]
+        return found + [
+            RunTrace(k.name[len(KEYPAIR_PREFIX) :], f"keypair {k.name}", unix_seconds(k.created_at))
+            for k in keys
+            if len(k.name) > len(KEYPAIR_PREFIX)
+        ]
 
 
 def _servers(conn: Any, tag: str) -> list[Any]:

@@ -42,12 +42,23 @@ def test_settings_as_ansible_passes_them() -> None:
         ("vms_per_compute", 0, r"dvr_verify_vms_per_compute: a whole number >= 1"),
         ("unbound_fips", -1, r"dvr_verify_unbound_fips: a whole number >= 0"),
         ("ha", "maybe", r"dvr_verify_ha: true or false \(got 'maybe'\)"),
+        ("abandon_after", "59", r"dvr_verify_abandon_after: a whole number >= 600"),
+        ("keep", "perhaps", r"dvr_verify_keep: true or false"),
         ("trace_destinations", ["gw"], r"dvr_verify_trace_destinations: 'gw' is not an IP"),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(key: str, value, message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         RunSettings.from_dict({"run_id": "r", "cloud": "c", key: value})
+
+
+def test_a_run_records_whether_it_is_kept_and_when_runs_are_abandoned() -> None:
+    default = RunSettings.from_dict({"run_id": "r", "cloud": "c"})
+    assert (default.keep, default.abandon_after) == (False, 3600)
+    got = RunSettings.from_dict(
+        {"run_id": "r", "cloud": "c", "keep": "True", "abandon_after": "900"}
+    )
+    assert (got.keep, got.abandon_after) == (True, 900)
 
 
 def test_missing_run_json_says_who_writes_it(tmp_path: Path) -> None:
