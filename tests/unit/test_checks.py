@@ -100,8 +100,12 @@ def drop_namespace(docs, role, name) -> None:
     drop(docs[HOSTS[role]]["namespaces"], lambda n: n["name"] == name)
 
 
-def copy_namespace(docs, src_role, dst_role, name) -> None:
-    docs[HOSTS[dst_role]]["namespaces"].append(copy.deepcopy(ns(docs, src_role, name)))
+def copy_namespace(docs, src_role, dst_role, name, rename: str = "") -> None:
+    """A copy of namespace `name` of `src_role` on `dst_role`, called `rename` if given."""
+    clone = copy.deepcopy(ns(docs, src_role, name))
+    if rename:
+        clone["name"] = rename
+    docs[HOSTS[dst_role]]["namespaces"].append(clone)
 
 
 def flows(docs, role, bridge) -> list[dict[str, Any]]:
@@ -364,9 +368,7 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "stale qrouter of an unknown router",
-        lambda d: d[HOSTS[CMP]]["namespaces"].append(
-            {**copy.deepcopy(ns(d, CMP, QROUTER)), "name": "qrouter-00000000-0000-0000-0000-0000"}
-        ),
+        lambda d: copy_namespace(d, CMP, CMP, QROUTER, "qrouter-00000000-0000-0000-0000-0000"),
         "placement.stale",
         CMP,
         Status.WARN,
@@ -445,9 +447,7 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "two routers share one link-local /31",
-        lambda d: d[HOSTS[CMP]]["namespaces"].append(
-            {**copy.deepcopy(ns(d, CMP, QROUTER)), "name": "qrouter-11111111-1111-1111-1111-1111"}
-        ),
+        lambda d: copy_namespace(d, CMP, CMP, QROUTER, "qrouter-11111111-1111-1111-1111-1111"),
         "rfp.unique_31",
         CMP,
         Status.FAIL,
