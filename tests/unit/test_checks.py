@@ -32,6 +32,8 @@ FPR = "fpr-b0853bf0-1"
 QR = "qr-7e7c4608-4c"
 QG = "qg-b3e48229-13"
 SG = "sg-50156f9c-a4"
+# The SNAT redirect table: Neutron numbers it by the qr address (int of 10.0.111.1).
+SNAT_TABLE = "167800577"
 
 _DOCS = {h: load_capture(LAB29 / h) for h in LAB29_HOSTS}
 _SNAPSHOT = load_snapshot(LAB29 / "api")
@@ -305,14 +307,14 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "SNAT redirect rule deleted",
-        lambda d: drop_rule(d, CMP, QROUTER, lambda r: r.get("table") == "167800577"),
+        lambda d: drop_rule(d, CMP, QROUTER, lambda r: r.get("table") == SNAT_TABLE),
         "snat.redirect_rule",
         CMP,
         Status.FAIL,
     ),
     (
         "SNAT redirect table emptied",
-        lambda d: drop_route(d, CMP, QROUTER, lambda r: r.get("table") == "167800577"),
+        lambda d: drop_route(d, CMP, QROUTER, lambda r: r.get("table") == SNAT_TABLE),
         "snat.redirect_table",
         CMP,
         Status.FAIL,
