@@ -77,7 +77,8 @@ def veth_side(
     )
 
 
-def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, NodeObservation]]:
+def seed_api() -> Expectations:
+    """What the runbook's API shows: router04, its floating IP on node-12, the external net."""
     router = RouterExpectation(
         id=ROUTER,
         name="router04",
@@ -117,6 +118,11 @@ def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, N
         ovs_agents={},
         fg_ports={(EXT, HOST): FG_PORT},
     )
+    return replace(exp, namespaces=namespace_expectations(exp))
+
+
+def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, NodeObservation]]:
+    """The seed's expectations and node-12, with `rfp_extra` as the second address on rfp-."""
     rfp, fpr = "rfp-517ba029-f", "fpr-517ba029-f"
     rfp_mac, fpr_mac = "16:e4:28:ad:c7:62", "6a:41:cd:d4:c5:c8"
     qrouter = veth_side(
@@ -141,7 +147,7 @@ def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, N
         fip_linklocal=None,
         fip_priorities=None,
     )
-    return replace(exp, namespaces=namespace_expectations(exp)), {HOST: node}
+    return seed_api(), {HOST: node}
 
 
 def verdicts(findings, check: str) -> set[Status]:
