@@ -9,10 +9,11 @@ MAC addresses are lower-case strings; addresses are `ipaddress.IPv4Address`.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
+from functools import cache
 from ipaddress import IPv4Address
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Self, get_args, get_origin, get_type_hints
 
 ReachKind = Literal["icmp", "tcp", "icmp_df"]
 REACH_KINDS: tuple[str, ...] = ("icmp", "tcp", "icmp_df")
@@ -39,16 +40,64 @@ def _opt_ip(value: Any) -> IPv4Address | None:
     return None if value is None else IPv4Address(value)
 
 
-def _opt_str(value: IPv4Address | None) -> str | None:
-    return None if value is None else str(value)
-
-
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)
 
 
+Convert = Callable[[Any], Any]
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _optional(convert: Convert) -> Convert:
+    return lambda value: None if value is None else convert(value)
+
+
+def _codec(hint: Any) -> tuple[Convert, Convert]:
+    """(to JSON, from JSON) for a field annotated `hint`.
+
+    An address is its string, an int is read with int(), `X | None` keeps None, a tuple of records
+    is the list of their dicts; anything else (str, a Literal) is taken as it is.
+    """
+    if hint is IPv4Address:
+        return str, _ip
+    if hint is int:
+        return _same, int
+    args = get_args(hint)
+    if get_origin(hint) is tuple:
+        kind = args[0]
+        return (
+            lambda items: [item.as_dict() for item in items],
+            lambda items: tuple(kind.from_dict(item) for item in items),
+        )
+    if len(args) == 2 and type(None) in args:
+        write, read = _codec(next(arg for arg in args if arg is not type(None)))
+        return _optional(write), _optional(read)
+    return _same, _same
+
+
+@cache
+def _codecs(cls: type) -> tuple[tuple[str, Convert, Convert], ...]:
+    hints = get_type_hints(cls)
+    return tuple((f.name, *_codec(hints[f.name])) for f in fields(cls))
+
+
+class _Record:
+    """A probe result whose JSON form has its fields in order, each converted by its type."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: write(getattr(self, name)) for name, write, _ in _codecs(type(self))}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Self:
+        """The inverse of `as_dict`; KeyError for a missing field, ValueError for a bad value."""
+        return cls(**{name: read(data[name]) for name, _, read in _codecs(cls)})
+
+
 @dataclass(frozen=True)
-class ArpReply:
+class ArpReply(_Record):
     """One ARP reply to a request for `target`: `mac` claims `sender_ip` (= target: proxy ARP)."""
 
     target: IPv4Address
@@ -58,16 +107,9 @@ class ArpReply:
     def __post_init__(self) -> None:
         _set(self, "mac", _mac(self.mac))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"target": str(self.target), "mac": self.mac, "sender_ip": str(self.sender_ip)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ArpReply:
-        return cls(_ip(data["target"]), data["mac"], _ip(data["sender_ip"]))
-
 
 @dataclass(frozen=True)
-class ArpProbe:
+class ArpProbe(_Record):
     """`sent` ARP requests for `target` from `sender_ip` on `interface`, and every reply heard.
 
     Two different MACs in `macs` means two hosts answer for one address (a FIP plumbed twice).
@@ -88,28 +130,9 @@ class ArpProbe:
         """The distinct MACs that answered."""
         return frozenset(reply.mac for reply in self.replies)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": str(self.target),
-            "interface": self.interface,
-            "sender_ip": _opt_str(self.sender_ip),
-            "replies": [reply.as_dict() for reply in self.replies],
-            "sent": self.sent,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ArpProbe:
-        return cls(
-            target=_ip(data["target"]),
-            interface=data["interface"],
-            sender_ip=_opt_ip(data["sender_ip"]),
-            replies=tuple(ArpReply.from_dict(reply) for reply in data["replies"]),
-            sent=int(data["sent"]),
-        )
-
 
 @dataclass(frozen=True)
-class CapturedFrame:
+class CapturedFrame(_Record):
     """One IPv4 frame seen on the wire. `protocol` is lower-case: "icmp", "tcp", "udp", ...
 
     `dst_mac` is "" when the capture does not show it (`tcpdump -i any`: Linux cooked header).
@@ -125,28 +148,9 @@ class CapturedFrame:
         _set(self, "src_mac", _mac(self.src_mac))
         _set(self, "dst_mac", _mac(self.dst_mac, allow_empty=True))
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "src_mac": self.src_mac,
-            "dst_mac": self.dst_mac,
-            "src_ip": str(self.src_ip),
-            "dst_ip": str(self.dst_ip),
-            "protocol": self.protocol,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CapturedFrame:
-        return cls(
-            src_mac=data["src_mac"],
-            dst_mac=data["dst_mac"],
-            src_ip=_ip(data["src_ip"]),
-            dst_ip=_ip(data["dst_ip"]),
-            protocol=data["protocol"],
-        )
-
 
 @dataclass(frozen=True)
-class EgressCapture:
+class EgressCapture(_Record):
     """Frames seen upstream while VM `vm` (`fixed_ip`, floating IP `fip` or None) sent to the
     capture host.
 
@@ -166,26 +170,9 @@ class EgressCapture:
         """Source MACs of the frames whose source IP is `address`."""
         return frozenset(frame.src_mac for frame in self.frames if frame.src_ip == address)
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "vm": self.vm,
-            "fixed_ip": str(self.fixed_ip),
-            "fip": _opt_str(self.fip),
-            "frames": [frame.as_dict() for frame in self.frames],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EgressCapture:
-        return cls(
-            vm=data["vm"],
-            fixed_ip=_ip(data["fixed_ip"]),
-            fip=_opt_ip(data["fip"]),
-            frames=tuple(CapturedFrame.from_dict(frame) for frame in data["frames"]),
-        )
-
 
 @dataclass(frozen=True)
-class Reachability:
+class Reachability(_Record):
     """`sent` probes of `kind` to `target` (`port` for tcp), `received` answers, `ttl` of the first.
 
     "icmp_df" is an echo request with Don't Fragment set, sized to the MTU (proves it end to end).
@@ -208,45 +195,17 @@ class Reachability:
     def answered(self) -> bool:
         return self.received > 0
 
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "target": str(self.target),
-            "kind": self.kind,
-            "port": self.port,
-            "sent": self.sent,
-            "received": self.received,
-            "ttl": self.ttl,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Reachability:
-        return cls(
-            target=_ip(data["target"]),
-            kind=data["kind"],
-            port=None if data["port"] is None else int(data["port"]),
-            sent=int(data["sent"]),
-            received=int(data["received"]),
-            ttl=None if data["ttl"] is None else int(data["ttl"]),
-        )
-
 
 @dataclass(frozen=True)
-class TraceHop:
+class TraceHop(_Record):
     """Hop `ttl` of a traceroute; `address` is the first address that answered, None for `*`."""
 
     ttl: int
     address: IPv4Address | None
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"ttl": self.ttl, "address": _opt_str(self.address)}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TraceHop:
-        return cls(int(data["ttl"]), _opt_ip(data["address"]))
-
 
 @dataclass(frozen=True)
-class Traceroute:
+class Traceroute(_Record):
     """A traceroute from VM `vm` (`source_ip`) to `destination`."""
 
     vm: str
@@ -261,23 +220,6 @@ class Traceroute:
     def addresses(self) -> tuple[IPv4Address | None, ...]:
         """The responding hop addresses in order, None for a `*` hop."""
         return tuple(hop.address for hop in self.hops)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "vm": self.vm,
-            "source_ip": str(self.source_ip),
-            "destination": str(self.destination),
-            "hops": [hop.as_dict() for hop in self.hops],
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Traceroute:
-        return cls(
-            vm=data["vm"],
-            source_ip=_ip(data["source_ip"]),
-            destination=_ip(data["destination"]),
-            hops=tuple(TraceHop.from_dict(hop) for hop in data["hops"]),
-        )
 
 
 _SECTIONS: tuple[tuple[str, Any], ...] = (

@@ -1,4 +1,5 @@
-"""Test-wide setup: node-side module_utils and the capture loader import as plain modules."""
+"""Test-wide setup: node-side module_utils, the capture loader and the shared garbage test
+(garbage.py) import as plain modules."""
 
 import sys
 from pathlib import Path

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from dvr_verify.findings import Finding, Status
 from dvr_verify.model import IPAddress, IptRule, Namespace, NodeObservation
@@ -158,6 +159,33 @@ class At:
             observed="none" if entry is None else f"{entry.lladdr} {'/'.join(entry.states)}",
             device=dev,
             cmd=f"ip neigh show dev {dev}",
+        )
+
+    def state_entry(
+        self,
+        check: str,
+        state_path: str,
+        file: str,
+        entries: Mapping[Any, Any] | None,
+        key: Any,
+        ok: Callable[[Any], bool],
+        *,
+        expected: str,
+        missing: str = "no entry",
+    ) -> None:
+        """The entry of `key` in the L3 agent's state file `file` (parsed as `entries`, None when
+        unreadable: NOT_VERIFIED) satisfies `ok`; observed is the entry's `key,value` line."""
+        cmd = f"cat {state_path}/{file}"
+        if entries is None:
+            self.not_verified(check, f"{file} not readable", cmd=cmd)
+            return
+        value = entries.get(key)
+        self.verdict(
+            check,
+            ok(value),
+            expected=expected,
+            observed=f"{key},{value}" if value else missing,
+            cmd=cmd,
         )
 
     def sysctl(

@@ -83,18 +83,15 @@ def _fip_rule(at: At, fip: FloatingIPExpectation, node: NodeObservation) -> None
     )
     if not ok:
         return
-    on_host = replace(at, ns=None)
-    cmd = f"cat {node.state_path}/fip-priorities"
-    if node.fip_priorities is None:
-        on_host.not_verified("fip.priority_state", "fip-priorities not readable", cmd=cmd)
-        return
-    want = node.fip_priorities.get(fip.address)
-    on_host.verdict(
+    priority = rules[0].priority
+    replace(at, ns=None).state_entry(
         "fip.priority_state",
-        want == rules[0].priority,
-        expected=f"{fip.address},{rules[0].priority} in fip-priorities",
-        observed=f"{fip.address},{want}" if want else "no entry",
-        cmd=cmd,
+        node.state_path,
+        "fip-priorities",
+        node.fip_priorities,
+        fip.address,
+        lambda want: want == priority,
+        expected=f"{fip.address},{priority} in fip-priorities",
     )
 
 

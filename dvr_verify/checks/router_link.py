@@ -167,17 +167,15 @@ def _linklocal(at: At, link: Link, *, even: bool, legacy: set) -> ipaddress.IPv4
 
 
 def _state_file(at: At, node: NodeObservation, router: RouterExpectation, rfp_ip) -> None:
-    cmd = f"cat {node.state_path}/fip-linklocal-networks"
-    if node.fip_linklocal is None:
-        at.not_verified("rfp.state_file", "fip-linklocal-networks not readable", cmd=cmd)
-        return
-    cidr = node.fip_linklocal.get(router.id)
-    at.verdict(
+    at.state_entry(
         "rfp.state_file",
-        cidr is not None and rfp_ip in cidr,
+        node.state_path,
+        "fip-linklocal-networks",
+        node.fip_linklocal,
+        router.id,
+        lambda cidr: cidr is not None and rfp_ip in cidr,
         expected=f"{router.id},{rfp_ip}/31",
-        observed=f"{router.id},{cidr}" if cidr else "no entry for the router",
-        cmd=cmd,
+        missing="no entry for the router",
     )
 
 

@@ -32,6 +32,8 @@ FPR = "fpr-b0853bf0-1"
 QR = "qr-7e7c4608-4c"
 QG = "qg-b3e48229-13"
 SG = "sg-50156f9c-a4"
+# The SNAT redirect table: Neutron numbers it by the qr address (int of 10.0.111.1).
+SNAT_TABLE = "167800577"
 
 _DOCS = {h: load_capture(LAB29 / h) for h in LAB29_HOSTS}
 _SNAPSHOT = load_snapshot(LAB29 / "api")
@@ -100,8 +102,12 @@ def drop_namespace(docs, role, name) -> None:
     drop(docs[HOSTS[role]]["namespaces"], lambda n: n["name"] == name)
 
 
-def copy_namespace(docs, src_role, dst_role, name) -> None:
-    docs[HOSTS[dst_role]]["namespaces"].append(copy.deepcopy(ns(docs, src_role, name)))
+def copy_namespace(docs, src_role, dst_role, name, rename: str = "") -> None:
+    """A copy of namespace `name` of `src_role` on `dst_role`, called `rename` if given."""
+    clone = copy.deepcopy(ns(docs, src_role, name))
+    if rename:
+        clone["name"] = rename
+    docs[HOSTS[dst_role]]["namespaces"].append(clone)
 
 
 def flows(docs, role, bridge) -> list[dict[str, Any]]:
@@ -301,14 +307,14 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "SNAT redirect rule deleted",
-        lambda d: drop_rule(d, CMP, QROUTER, lambda r: r.get("table") == "167800577"),
+        lambda d: drop_rule(d, CMP, QROUTER, lambda r: r.get("table") == SNAT_TABLE),
         "snat.redirect_rule",
         CMP,
         Status.FAIL,
     ),
     (
         "SNAT redirect table emptied",
-        lambda d: drop_route(d, CMP, QROUTER, lambda r: r.get("table") == "167800577"),
+        lambda d: drop_route(d, CMP, QROUTER, lambda r: r.get("table") == SNAT_TABLE),
         "snat.redirect_table",
         CMP,
         Status.FAIL,
@@ -364,9 +370,7 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "stale qrouter of an unknown router",
-        lambda d: d[HOSTS[CMP]]["namespaces"].append(
-            {**copy.deepcopy(ns(d, CMP, QROUTER)), "name": "qrouter-00000000-0000-0000-0000-0000"}
-        ),
+        lambda d: copy_namespace(d, CMP, CMP, QROUTER, "qrouter-00000000-0000-0000-0000-0000"),
         "placement.stale",
         CMP,
         Status.WARN,
@@ -445,9 +449,7 @@ BREAKAGES: list[tuple[str, Callable[[dict[str, Any]], None], str, str, Status]] 
     ),
     (
         "two routers share one link-local /31",
-        lambda d: d[HOSTS[CMP]]["namespaces"].append(
-            {**copy.deepcopy(ns(d, CMP, QROUTER)), "name": "qrouter-11111111-1111-1111-1111-1111"}
-        ),
+        lambda d: copy_namespace(d, CMP, CMP, QROUTER, "qrouter-11111111-1111-1111-1111-1111"),
         "rfp.unique_31",
         CMP,
         Status.FAIL,

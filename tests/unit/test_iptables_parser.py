@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from dvr_iptables import has_neutron_chains, parse_iptables_save, parse_rule
+from garbage import raises_value_error
 
 LAB = Path(__file__).resolve().parent.parent / "fixtures" / "neutron-29-lab"
 ROUTER = "b0853bf0-1485-48a3-8d0d-f4f684bca6f8"
@@ -182,10 +183,7 @@ GARBAGE = [
 ]
 
 
-@pytest.mark.parametrize(("text", "message"), GARBAGE)
-def test_garbage_raises_value_error(text, message):
-    with pytest.raises(ValueError, match=message):
-        parse_iptables_save(text)
+test_garbage_raises_value_error = raises_value_error(parse_iptables_save, GARBAGE)
 
 
 def test_garbage_recorded_in_errors_list_and_skipped():

@@ -11,6 +11,7 @@ from dvr_ovs_flows import (
     parse_flow,
     split_actions,
 )
+from garbage import raises_value_error
 
 LAB = Path(__file__).resolve().parent.parent / "fixtures" / "neutron-29-lab"
 FLOW_FILES = sorted(LAB.glob("*/ovs/flows-*.txt"))
@@ -247,10 +248,9 @@ GARBAGE = [
 ]
 
 
-@pytest.mark.parametrize(("line", "message"), GARBAGE)
-def test_garbage_raises_value_error(line, message):
-    with pytest.raises(ValueError, match=message):
-        parse_dump_flows("NXST_FLOW reply (xid=0x4):\n" + line + "\n")
+test_garbage_raises_value_error = raises_value_error(
+    lambda line: parse_dump_flows("NXST_FLOW reply (xid=0x4):\n" + line + "\n"), GARBAGE
+)
 
 
 def test_garbage_recorded_in_errors_list_and_skipped():

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address
 from pathlib import Path
 
 import pytest
+from garbage import raises_value_error
 
 from dvr_verify.probes import (
     ArpProbe,
@@ -91,14 +92,15 @@ def test_arping_two_responders_gives_two_macs() -> None:
     assert probe.macs == frozenset({FG_MAC_NODE12, "fa:16:3e:0d:de:ad"})
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "arping: Device eth9 not available.\n", "random words\n1 2 3\n"],
-    ids=["empty", "device-error", "garbage"],
+test_arping_garbage_raises = raises_value_error(
+    lambda text: parse_arping(text, FIP),
+    {
+        "empty": "",
+        "device-error": "arping: Device eth9 not available.\n",
+        "garbage": "random words\n1 2 3\n",
+    },
+    match="not arping output",
 )
-def test_arping_garbage_raises(text: str) -> None:
-    with pytest.raises(ValueError, match="not arping output"):
-        parse_arping(text, FIP)
 
 
 def test_arping_output_of_another_target_raises() -> None:
@@ -227,14 +229,15 @@ def test_traceroute_header_only_is_empty() -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "text",
-    ["", "traceroute: bad address 'nowhere'\n", "2 packets transmitted, 2 received\n"],
-    ids=["empty", "error", "garbage"],
+test_traceroute_garbage_raises = raises_value_error(
+    parse_traceroute,
+    {
+        "empty": "",
+        "error": "traceroute: bad address 'nowhere'\n",
+        "garbage": "2 packets transmitted, 2 received\n",
+    },
+    match="not traceroute output",
 )
-def test_traceroute_garbage_raises(text: str) -> None:
-    with pytest.raises(ValueError, match="not traceroute output"):
-        parse_traceroute(text)
 
 
 # --- ping ----------------------------------------------------------------------------------------
@@ -255,20 +258,17 @@ def test_ping(path: Path, expected: PingCounts) -> None:
     assert parse_ping(path.read_text()) == expected
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "ping: nowhere: Name or service not known\n",
+test_ping_without_statistics_raises = raises_value_error(
+    parse_ping,
+    {
+        "empty": "",
+        "unknown-host": "ping: nowhere: Name or service not known\n",
         # killed before the summary: replies but no statistics line
-        "PING 10.2.0.2 (10.2.0.2) 56(84) bytes of data.\n"
+        "no-summary": "PING 10.2.0.2 (10.2.0.2) 56(84) bytes of data.\n"
         "64 bytes from 10.2.0.2: icmp_seq=1 ttl=63 time=0.278 ms\n",
-    ],
-    ids=["empty", "unknown-host", "no-summary"],
+    },
+    match="no ping statistics line",
 )
-def test_ping_without_statistics_raises(text: str) -> None:
-    with pytest.raises(ValueError, match="no ping statistics line"):
-        parse_ping(text)
 
 
 # --- the data model ------------------------------------------------------------------------------

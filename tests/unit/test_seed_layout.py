@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import replace
+from typing import Any
 
 from dvr_verify.checks.fip_namespace import check_fip_namespaces
 from dvr_verify.checks.router_link import check_router_links
@@ -52,7 +53,32 @@ def addr(dev: str, iface: str) -> Address:
     return Address(dev, ipaddress.ip_interface(iface), "global")
 
 
-def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, NodeObservation]]:
+def veth_side(
+    name: str,
+    veth: Link,
+    device: Link,
+    others: tuple[Address, ...],
+    pair: tuple[str, str, str],
+    **kw: Any,
+) -> Namespace:
+    """An ok namespace with one end `veth` of the rfp/fpr pair and `device`.
+
+    `pair` is (the end's /31, the other end's address, its MAC): the /31 comes first among the
+    addresses, then `others`, and the other end is a PERMANENT neighbour on `veth`.
+    """
+    own, peer_ip, peer_mac = pair
+    return Namespace(
+        name=name,
+        status="ok",
+        links=(veth, device),
+        addresses=(addr(veth.name, own), *others),
+        neighbours=(Neighbour(ip(peer_ip), veth.name, peer_mac, ("PERMANENT",)),),
+        **kw,
+    )
+
+
+def seed_api() -> Expectations:
+    """What the runbook's API shows: router04, its floating IP on node-12, the external net."""
     router = RouterExpectation(
         id=ROUTER,
         name="router04",
@@ -92,31 +118,27 @@ def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, N
         ovs_agents={},
         fg_ports={(EXT, HOST): FG_PORT},
     )
+    return replace(exp, namespaces=namespace_expectations(exp))
+
+
+def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, NodeObservation]]:
+    """The seed's expectations and node-12, with `rfp_extra` as the second address on rfp-."""
     rfp, fpr = "rfp-517ba029-f", "fpr-517ba029-f"
-    qrouter = Namespace(
-        name=f"qrouter-{ROUTER}",
-        status="ok",
-        links=(
-            link(rfp, 2, "16:e4:28:ad:c7:62", peer=3),
-            link("qr-22378d26-ea", 47, "fa:16:3e:b0:bc:f0"),
-        ),
-        addresses=(
-            addr(rfp, "169.254.106.114/31"),
-            addr(rfp, rfp_extra),
-            addr("qr-22378d26-ea", "10.0.111.1/24"),
-        ),
+    rfp_mac, fpr_mac = "16:e4:28:ad:c7:62", "6a:41:cd:d4:c5:c8"
+    qrouter = veth_side(
+        f"qrouter-{ROUTER}",
+        link(rfp, 2, rfp_mac, peer=3),
+        link("qr-22378d26-ea", 47, "fa:16:3e:b0:bc:f0"),
+        (addr(rfp, rfp_extra), addr("qr-22378d26-ea", "10.0.111.1/24")),
+        ("169.254.106.114/31", "169.254.106.115", fpr_mac),
         routes=(Route(4, "16", "default", ip("169.254.106.115"), rfp, "static", "unicast"),),
-        neighbours=(Neighbour(ip("169.254.106.115"), rfp, "6a:41:cd:d4:c5:c8", ("PERMANENT",)),),
     )
-    fip_ns = Namespace(
-        name=f"fip-{EXT}",
-        status="ok",
-        links=(
-            link(fpr, 3, "6a:41:cd:d4:c5:c8", peer=2),
-            link("fg-73de653f-c4", 22, "fa:16:3e:6f:c7:c5"),
-        ),
-        addresses=(addr(fpr, "169.254.106.115/31"), addr("fg-73de653f-c4", "172.30.89.129/17")),
-        neighbours=(Neighbour(ip("169.254.106.114"), fpr, "16:e4:28:ad:c7:62", ("PERMANENT",)),),
+    fip_ns = veth_side(
+        f"fip-{EXT}",
+        link(fpr, 3, fpr_mac, peer=2),
+        link("fg-73de653f-c4", 22, "fa:16:3e:6f:c7:c5"),
+        (addr("fg-73de653f-c4", "172.30.89.129/17"),),
+        ("169.254.106.115/31", "169.254.106.114", rfp_mac),
     )
     node = NodeObservation(
         host=HOST,
@@ -125,7 +147,7 @@ def seed(rfp_extra: str = "172.30.89.140/32") -> tuple[Expectations, dict[str, N
         fip_linklocal=None,
         fip_priorities=None,
     )
-    return replace(exp, namespaces=namespace_expectations(exp)), {HOST: node}
+    return seed_api(), {HOST: node}
 
 
 def verdicts(findings, check: str) -> set[Status]:
