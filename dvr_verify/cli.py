@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,16 +49,54 @@ class UsageError(Exception):
     """Bad input: one line naming what to fix."""
 
 
+def clouds_yaml_searched() -> list[str]:
+    """The files openstack.config looks for clouds.yaml in, in its order (OS_CLIENT_CONFIG_FILE
+    first); it reads the first that exists."""
+    from openstack.config import loader
+
+    override = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    return [*([override] if override else []), *loader.CONFIG_FILES]
+
+
+def _cloud_names(path: str) -> str:
+    """The clouds a clouds.yaml defines, comma-separated ('?' when it does not parse)."""
+    import yaml
+
+    try:
+        clouds = (yaml.safe_load(Path(path).read_text()) or {}).get("clouds") or {}
+        return ", ".join(clouds) or "none"
+    except (OSError, yaml.YAMLError, AttributeError):
+        return "?"
+
+
+def _missing_cloud(cloud: str) -> UsageError:
+    """A cloud not in clouds.yaml: the file read (and its clouds), and every file searched."""
+    searched = clouds_yaml_searched()
+    found = next((path for path in searched if os.path.exists(path)), None)
+    if found is None:
+        return UsageError(f"cloud {cloud!r}: no clouds.yaml found; searched {', '.join(searched)}")
+    return UsageError(
+        f"cloud {cloud!r}: not in {found} (clouds: {_cloud_names(found)}), the first that exists"
+        f" of {', '.join(searched)}"
+    )
+
+
 def connect(cloud: str) -> Any:
+    """An authenticated connection to `cloud`, or a UsageError naming the cloud and the cause."""
     import openstack  # deferred: only the API commands need it
+    from keystoneauth1 import exceptions as ksa
     from openstack import exceptions
 
     try:
         conn = openstack.connect(cloud=cloud)
         conn.network.get_endpoint()
     except exceptions.ConfigException as exc:
-        raise UsageError(f"cloud {cloud!r}: not in clouds.yaml ({exc})") from exc
-    except exceptions.SDKException as exc:
+        if "was not found" in str(exc):
+            raise _missing_cloud(cloud) from exc
+        raise UsageError(f"cloud {cloud!r}: bad clouds.yaml entry ({exc})") from exc
+    except ksa.Unauthorized as exc:
+        raise UsageError(f"cloud {cloud!r}: authentication failed: {exc}") from exc
+    except (exceptions.SDKException, ksa.ClientException) as exc:
         raise UsageError(f"cloud {cloud!r}: cannot reach the Neutron API ({exc})") from exc
     return conn
 

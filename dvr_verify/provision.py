@@ -183,7 +183,10 @@ def preflight(
             raise PreflightError("the cloud has no 'dvr' API extension: DVR is not enabled")
         agents = list(conn.network.agents(agent_type="L3 agent"))
     except exceptions.ForbiddenException as exc:
-        raise PreflightError("the credentials are not admin (listing agents was refused)") from exc
+        raise not_admin(conn, "listing the L3 agents was refused") from exc
+    roles = role_names(conn)
+    if not agents and roles is not None and "admin" not in roles:
+        raise not_admin(conn, "Neutron lists no L3 agent to them")
     modes = {a.host: (a.configuration or {}).get("agent_mode") for a in agents}
     if not any(m in ("dvr", "dvr_snat") for m in modes.values()):
         raise PreflightError("no L3 agent in dvr or dvr_snat mode: not a DVR cloud")
@@ -204,6 +207,25 @@ def preflight(
     result: dict[str, Any] = {"external_network_id": ext.id, "agent_modes": modes}
     result.update(_backend(conn, backend, hosts, image, flavor))
     return result
+
+
+def role_names(conn: Any) -> list[str] | None:
+    """The roles of the connection's token (None when its auth plugin does not say)."""
+    try:
+        return list(conn.session.auth.get_access(conn.session).role_names)
+    except (AttributeError, TypeError):
+        return None
+
+
+def not_admin(conn: Any, symptom: str) -> PreflightError:
+    """Admin is required: say so, with the token's roles and why."""
+    roles = role_names(conn)
+    held = f" (roles: {', '.join(roles) or 'none'})" if roles is not None else ""
+    return PreflightError(
+        f"the credentials are not admin{held}: {symptom}; dvr-verify needs an admin clouds.yaml"
+        " entry (dvr_verify_cloud): ports' binding:host_id, the agents and distributed routers"
+        " are admin-only in Neutron"
+    )
 
 
 def resolve_backend(conn: Any, wanted: str) -> str:
