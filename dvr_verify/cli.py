@@ -29,6 +29,7 @@ from dvr_verify import provision as prov
 from dvr_verify import run, runs
 from dvr_verify.backends import BACKENDS
 from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_snapshot
+from dvr_verify.options import OptionError, check_options
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
 from dvr_verify.run import API, NODES, PROBES, load_nodes, unreached_findings
@@ -369,6 +370,17 @@ def _cleanup_abandoned(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_options(args: argparse.Namespace) -> int:
+    """Check the role's options (JSON on stdin: name without dvr_verify_ -> value)."""
+    try:
+        values = json.load(sys.stdin)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"options: not JSON on stdin ({exc})") from exc
+    check_options(values)
+    print(f"{len(values)} options checked")
+    return 0
+
+
 def _check_parser(sub: Any) -> None:
     check = sub.add_parser("check", help="verify collected node state against the API")
     check.add_argument("--run-dir", help="a run directory: its api/, nodes/, probes/, resources")
@@ -436,6 +448,8 @@ def parser() -> argparse.ArgumentParser:
         help=f"with --abandoned: the bound (default {runs.DEFAULT_ABANDON_AFTER})",
     )
     clean.set_defaults(func=cmd_cleanup)
+    options = sub.add_parser("options", help="check the role's options (JSON on stdin)")
+    options.set_defaults(func=cmd_options)
     ports = sub.add_parser("port-ids", help="every Neutron port id (JSON), and when listed")
     ports.add_argument("--cloud", required=True, help="clouds.yaml entry (admin)")
     ports.set_defaults(func=cmd_port_ids)
@@ -450,6 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         UsageError,
         run.RunInputError,
         SettingsError,
+        OptionError,
         ExpectationError,
         prov.PreflightError,
         OSError,

@@ -6,16 +6,22 @@ openstack.config for a missing cloud)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import openstack
 import pytest
+import yaml
 from keystoneauth1.exceptions.http import Unauthorized
 from openstack import exceptions
+from playbook_output import first_failure
 
 from dvr_verify.cli import main
+from dvr_verify.options import OPTIONS, OptionError, check_options, to_bool
 from dvr_verify.provision import PreflightError, preflight
 
 MEMBER_ONLY = "the credentials are not admin (roles: member, reader)"
@@ -137,3 +143,139 @@ def _config_of(loader: Any, files: list[str]) -> Any:
         return real(*args, **{**kwargs, "config_files": files})
 
     return make
+
+
+# The Ansible side: verify_dvr.yml with inventories whose hosts are never contacted and a
+# clouds.yaml without the cloud (OS_CLIENT_CONFIG_FILE): the run stops in setup (inventory,
+# options) or at the first preflight step, which finds no cloud to reach.
+PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
+REPO = Path(__file__).resolve().parents[2]
+needs_ansible = pytest.mark.skipif(not PLAYBOOK.exists(), reason="no ansible-playbook in the venv")
+GOOD_INVENTORY = {
+    "all": {
+        "children": {
+            "network_nodes": {"hosts": {"node-11": {"ansible_host": "192.0.2.11"}}},
+            "computes": {"hosts": {"node-12": {"ansible_host": "192.0.2.12"}}},
+            "probe": {"hosts": {"probe-1": {"ansible_host": "192.0.2.5"}}},
+        }
+    }
+}
+
+
+def verify(tmp_path: Path, inventory: str, **extra: Any) -> tuple[int, str]:
+    """verify_dvr.yml against cloud `nosuch`: (exit code, first failure message)."""
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(inventory)
+    clouds = tmp_path / "clouds.yaml"
+    clouds.write_text("clouds: {}\n")
+    variables = {
+        "dvr_verify_cloud": "nosuch",
+        "dvr_verify_runs_dir": str(tmp_path / "runs"),
+        "dvr_verify_keys_dir": str(tmp_path / "keys"),
+        "dvr_verify_workdir": str(tmp_path),
+    }
+    env = {**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg")}
+    env.update(OS_CLIENT_CONFIG_FILE=str(clouds), ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"))
+    argv = [
+        str(PLAYBOOK),
+        str(REPO / "verify_dvr.yml"),
+        "-i",
+        str(hosts),
+        "-e",
+        json.dumps(variables),
+    ]
+    for key, value in extra.items():  # as on the command line: -e name=value, a string
+        argv += ["-e", f"{key}={value}"]
+    done = subprocess.run(
+        argv, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120, check=False
+    )
+    return done.returncode, first_failure(done.stdout)
+
+
+@needs_ansible
+def test_good_input_gets_as_far_as_the_missing_cloud(tmp_path: Path) -> None:
+    """The control: nothing below refuses a good inventory and good options."""
+    good = {"dvr_verify_vms_per_compute": "3", "dvr_verify_keep": "yes", "dvr_verify_ha": "False"}
+    rc, failure = verify(tmp_path, yaml.safe_dump(GOOD_INVENTORY), **good)
+    assert rc != 0
+    assert failure.startswith("dvr-verify: cloud 'nosuch': not in "), failure
+
+
+@needs_ansible
+def test_an_inventory_that_does_not_parse_is_named(tmp_path: Path) -> None:
+    rc, failure = verify(tmp_path, "all:\n  children: [computes\n")
+    assert rc != 0
+    assert failure == (
+        f"inventory {tmp_path / 'hosts.yml'}: no hosts: it did not parse (see the warning above)"
+        " or is empty"
+    )
+
+
+@pytest.mark.parametrize("group", ["computes", "network_nodes"])
+@needs_ansible
+def test_an_inventory_without_computes_or_network_nodes_is_named(tmp_path: Path, group) -> None:
+    tree = json.loads(json.dumps(GOOD_INVENTORY))
+    del tree["all"]["children"][group]
+    rc, failure = verify(tmp_path, yaml.safe_dump(tree))
+    assert rc != 0
+    assert failure == f"inventory {tmp_path / 'hosts.yml'}: no host in group {group}"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("vms_per_compute", "abc", "a whole number >= 1 (got 'abc')"),
+        ("ping_count", "abc", "a whole number from 1 to 20 (got 'abc')"),
+        ("cleanup_confirm", "maybe", "true or false (got 'maybe')"),
+        ("arp_timeout", "0", "a number from 0.1 to 30.0 (got '0')"),
+        ("tcp_port", "70000", "a whole number from 1 to 65535 (got '70000')"),
+        ("vm_access", "telnet", "one of auto, netns, ssh (got 'telnet')"),
+    ],
+)
+@needs_ansible
+def test_a_bad_option_on_the_command_line_is_named(tmp_path: Path, option, value, message) -> None:
+    rc, failure = verify(
+        tmp_path, yaml.safe_dump(GOOD_INVENTORY), **{f"dvr_verify_{option}": value}
+    )
+    assert rc != 0
+    assert failure == f"dvr-verify: dvr_verify_{option}: {message}"
+
+
+def test_every_option_of_the_role_is_checked_and_handed_to_the_check() -> None:
+    """defaults/main.yml, OPTIONS and setup.yml's dvr_verify_options name the same options."""
+    defaults = yaml.safe_load((REPO / "roles/dvr_verify/defaults/main.yml").read_text())
+    setup = yaml.safe_load((REPO / "roles/dvr_verify/tasks/setup.yml").read_text())
+    task = next(t for t in setup if t["name"].startswith("Check every option"))
+    handed = set(task["vars"]["dvr_verify_options"])
+    assert {k.removeprefix("dvr_verify_") for k in defaults} | {"strict"} == set(OPTIONS)
+    assert handed == set(OPTIONS)
+
+
+@pytest.mark.parametrize(
+    "value", [True, False, 0, 1, "yes", "No", "ON", "off", "TRUE", "false", "1", "0", "maybe", ""]
+)
+def test_a_flag_reads_as_ansibles_bool_filter_reads_it(value: Any) -> None:
+    from ansible.plugins.filter.core import to_bool as ansible_bool
+
+    ours = to_bool(value)
+    if ours is None:  # Ansible coerces these with a deprecation warning: refused here
+        assert value in ("maybe", "")
+    else:
+        assert ours is ansible_bool(value)
+
+
+def test_whole_numbers_given_as_strings_pass_and_their_range_is_checked() -> None:
+    check_options({"vms_per_compute": "3", "tcp_port": 8080, "abandon_after": "600"})
+    with pytest.raises(OptionError, match=r"dvr_verify_abandon_after: a whole number >= 600"):
+        check_options({"abandon_after": "599"})
+    with pytest.raises(OptionError, match=r"dvr_verify_ha: true or false \(got 'True \| 1'\)"):
+        check_options({"ha": "True | 1"})
+
+
+def test_netns_with_backend_nova_names_the_combination_not_netns_alone() -> None:
+    with pytest.raises(OptionError) as err:
+        check_options({"backend": "nova", "vm_access": "netns"})
+    assert str(err.value) == (
+        "dvr_verify_vm_access netns reaches lab VMs only, and dvr_verify_backend is nova:"
+        " set dvr_verify_vm_access to ssh or auto"
+    )
