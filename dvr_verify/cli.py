@@ -30,6 +30,7 @@ from dvr_verify import run, runs
 from dvr_verify.backends import BACKENDS
 from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_snapshot
 from dvr_verify.options import OptionError, check_options
+from dvr_verify.probe_host import probe_host_error
 from dvr_verify.probes import ProbeResults
 from dvr_verify.report import exit_code, render_text, write_run
 from dvr_verify.run import API, NODES, PROBES, load_nodes, unreached_findings
@@ -370,6 +371,39 @@ def _cleanup_abandoned(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_probe_host(args: argparse.Namespace) -> int:
+    """Check the probe interface (`ip -j addr show dev X` of the probe host on stdin) against the
+    external subnets the preflight found."""
+    found = load_preflight(_run_dir(args))
+    text = sys.stdin.read().strip()
+    try:
+        ip_json = json.loads(text) if text and not args.ip_error else []
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"probe-host: not `ip -j addr` output on stdin ({exc})") from exc
+    problem = probe_host_error(
+        args.host,
+        args.interface,
+        args.address,
+        found.get("external_cidrs", []),
+        ip_json,
+        args.ip_error,
+    )
+    if problem:
+        raise UsageError(problem)
+    print(f"probe host {args.host}: {args.interface} holds {args.address} on the external network")
+    return 0
+
+
+def _probe_host_parser(sub: Any) -> None:
+    step = sub.add_parser("probe-host", help="check the probe interface (ip -j addr on stdin)")
+    step.add_argument("--run-dir", required=True, help="the run's directory (preflight.json)")
+    step.add_argument("--host", required=True, help="the probe host (inventory name)")
+    step.add_argument("--interface", required=True, help="dvr_verify_probe_interface")
+    step.add_argument("--address", default="", help="dvr_verify_probe_address")
+    step.add_argument("--ip-error", default="", help="what `ip -j addr` said, if it failed")
+    step.set_defaults(func=cmd_probe_host)
+
+
 def cmd_options(args: argparse.Namespace) -> int:
     """Check the role's options (JSON on stdin: name without dvr_verify_ -> value)."""
     try:
@@ -448,6 +482,7 @@ def parser() -> argparse.ArgumentParser:
         help=f"with --abandoned: the bound (default {runs.DEFAULT_ABANDON_AFTER})",
     )
     clean.set_defaults(func=cmd_cleanup)
+    _probe_host_parser(sub)
     options = sub.add_parser("options", help="check the role's options (JSON on stdin)")
     options.set_defaults(func=cmd_options)
     ports = sub.add_parser("port-ids", help="every Neutron port id (JSON), and when listed")

@@ -204,7 +204,11 @@ def preflight(
             f"DVR+HA needs 2 or more live dvr_snat L3 agents, found {len(snat_alive)}"
         )
     ext = _external_network(conn, external_network)
-    result: dict[str, Any] = {"external_network_id": ext.id, "agent_modes": modes}
+    result: dict[str, Any] = {
+        "external_network_id": ext.id,
+        "external_cidrs": [s.cidr for s in conn.network.subnets(network_id=ext.id)],
+        "agent_modes": modes,
+    }
     result.update(_backend(conn, backend, hosts, image, flavor))
     return result
 

@@ -5,6 +5,7 @@ openstack.config for a missing cloud)."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -279,3 +280,99 @@ def test_netns_with_backend_nova_names_the_combination_not_netns_alone() -> None
         "dvr_verify_vm_access netns reaches lab VMs only, and dvr_verify_backend is nova:"
         " set dvr_verify_vm_access to ssh or auto"
     )
+
+
+# `ip -j addr show dev eth-ext` on the lab's probe host (iproute2 6.1), trimmed.
+ETH_EXT = [
+    {
+        "ifindex": 2,
+        "ifname": "eth-ext",
+        "operstate": "UP",
+        "addr_info": [
+            {"family": "inet", "local": "172.30.0.10", "prefixlen": 17, "scope": "global"},
+            {"family": "inet6", "local": "fe80::8c1:2ff:fe3a:1", "prefixlen": 64, "scope": "link"},
+        ],
+    }
+]
+
+
+def probe_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stdin: str, *args: str) -> int:
+    """`dvr-verify probe-host` of a run whose preflight found the external subnet 172.30.0.0/17."""
+    run = tmp_path / "run"
+    run.mkdir(exist_ok=True)
+    found = {"external_network_id": "ext", "external_cidrs": ["172.30.0.0/17"], "backend": "lab"}
+    (run / "preflight.json").write_text(json.dumps(found))
+    monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+    return main(["probe-host", "--run-dir", str(run), "--host", "probe-1", *args])
+
+
+@pytest.mark.parametrize(
+    ("args", "ip_out", "message"),
+    [
+        (
+            ["--interface", "eth9", "--address", "172.30.0.10", "--ip-error",
+             'Device "eth9" does not exist.'],
+            "",
+            "probe host probe-1: no interface eth9 (dvr_verify_probe_interface)",
+        ),
+        (
+            ["--interface", "lo", "--address", "172.30.0.10"],
+            json.dumps([{"ifname": "lo", "addr_info": [
+                {"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]}]),
+            "probe host probe-1: interface lo (dvr_verify_probe_interface) has no address in the"
+            " external subnet 172.30.0.0/17 (it has: 127.0.0.1/8)",
+        ),
+        (
+            ["--interface", "eth-ext", "--address", "172.30.0.99"],
+            json.dumps(ETH_EXT),
+            "probe host probe-1: dvr_verify_probe_address 172.30.0.99 is not eth-ext's address in"
+            " the external subnet 172.30.0.0/17 (172.30.0.10)",
+        ),
+        (
+            ["--interface", "eth-ext"],
+            json.dumps(ETH_EXT),
+            "probe host probe-1: dvr_verify_probe_address is not set: eth-ext's address in the"
+            " external subnet is 172.30.0.10",
+        ),
+    ],
+    ids=["no-interface", "no-address-on-the-subnet", "other-address", "no-probe-address"],
+)  # fmt: skip
+def test_a_probe_interface_without_the_probe_address_is_named_before_provisioning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch, args, ip_out, message
+) -> None:
+    assert probe_host(tmp_path, monkeypatch, ip_out, *args) == 2
+    assert first_error(capsys) == f"dvr-verify: {message}"
+
+
+def test_the_probe_interface_holding_the_probe_address_passes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ["--interface", "eth-ext", "--address", "172.30.0.10"]
+    assert probe_host(tmp_path, monkeypatch, json.dumps(ETH_EXT), *args) == 0, capsys.readouterr()
+
+
+def test_preflight_reports_the_external_subnets_the_probe_host_is_checked_against() -> None:
+    ext = SimpleNamespace(id="ext", name="public", is_router_external=True)
+    agents = [
+        SimpleNamespace(host="node-11", configuration={"agent_mode": "dvr_snat"}, is_alive=True),
+        SimpleNamespace(host="node-12", configuration={"agent_mode": "dvr"}, is_alive=True),
+    ]
+    network = SimpleNamespace(
+        find_extension=lambda name: SimpleNamespace(alias=name),
+        agents=lambda **_: agents,
+        networks=lambda **_: [ext],
+        subnets=lambda network_id: [SimpleNamespace(cidr="172.30.0.0/17")],
+    )
+    result = preflight(SimpleNamespace(network=network), ["node-12"], None)
+    assert result["external_cidrs"] == ["172.30.0.0/17"]
+
+
+def test_the_probe_interface_is_checked_on_the_probe_host_before_the_sweep() -> None:
+    """Read-only on the probe host, in preflight.yml before anything is deleted or created."""
+    tasks = yaml.safe_load((REPO / "roles/dvr_verify/tasks/preflight.yml").read_text())
+    names = [t["name"] for t in tasks]
+    read = tasks[names.index("Read the probe interface on the probe host (ip -j addr, read-only)")]
+    assert read["ansible.builtin.command"]["argv"][:5] == ["ip", "-j", "addr", "show", "dev"]
+    assert read["delegate_to"] == "{{ dvr_verify_probe_host }}" and read["changed_when"] is False
+    stop = names.index("Stop here when the probe interface is wrong")
+    assert stop < next(i for i, n in enumerate(names) if n.startswith("Delete the resources"))

@@ -35,6 +35,9 @@ class FakeNetwork:
     def networks(self, **_):
         return self._nets
 
+    def subnets(self, network_id):
+        return [SimpleNamespace(cidr="172.30.0.0/16", network_id=network_id)]
+
     def find_network(self, name, ignore_missing=True):
         return next((n for n in self._nets if name in (n.id, n.name)), None)
 
@@ -51,6 +54,7 @@ def run(**kw):
 def test_a_dvr_cloud_passes() -> None:
     result = run()
     assert result["external_network_id"] == "ext"
+    assert result["external_cidrs"] == ["172.30.0.0/16"]
     assert result["agent_modes"]["node-11.example.local"] == "dvr_snat"
 
 
