@@ -1,0 +1,219 @@
+"""Bad input on the lab (issue 12 items 10-15): verify_dvr.yml stops in setup or preflight, its
+first failure names what to fix, and nothing tagged dvr-verify is created.
+
+Each case goes no further than preflight (no provisioning, no sweep): a few seconds each. The
+member-only case makes a project and a user with only the `member` role (admin openstacksdk on
+the lab's cloud `dvr-lab`), writes a clouds.yaml for it in tmp_path (OS_CLIENT_CONFIG_FILE) and
+deletes both afterwards; no password is printed.
+
+Needs the lab (`make lab-up`); skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import openstack
+import pytest
+import yaml
+from openstack.config import loader
+from playbook_output import first_failure
+
+REPO = Path(__file__).resolve().parents[2]
+INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+CLOUDS = REPO / "clouds.yaml"  # written by make lab-up (roles/lab_up/tasks/fabric.yml)
+LAB_CLOUD = "dvr-lab"
+BIN = Path(sys.executable).parent
+TAG = "dvr-verify"
+pytestmark = [
+    pytest.mark.lab,
+    pytest.mark.skipif(not INVENTORY.exists(), reason="the lab is not up: run `make lab-up`"),
+]
+
+
+def lab_entry() -> dict[str, Any]:
+    """The lab's admin entry of clouds.yaml (a copy: callers change it)."""
+    return json.loads(json.dumps(yaml.safe_load(CLOUDS.read_text())["clouds"][LAB_CLOUD]))
+
+
+def write_clouds(path: Path, clouds: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump({"clouds": clouds}))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[Any]:
+    """Admin openstacksdk on the lab's cloud, from the clouds.yaml lab-up wrote."""
+    config = loader.OpenStackConfig(config_files=[str(CLOUDS)])
+    conn = openstack.connection.Connection(config=config.get_one(LAB_CLOUD))
+    yield conn
+    conn.close()
+
+
+def tagged(conn: Any) -> set[tuple[str, str]]:
+    """Every network, port and router tagged dvr-verify (kind, id)."""
+    net = conn.network
+    found = {("network", n.id) for n in net.networks(tags=TAG)}
+    found |= {("port", p.id) for p in net.ports(tags=TAG)}
+    return found | {("router", r.id) for r in net.routers(tags=TAG)}
+
+
+def verify(tmp_path: Path, *args: str, clouds: Path | None = None) -> tuple[int, str, str]:
+    """verify_dvr.yml on the lab with `args`: (exit code, first failure message, output tail)."""
+    # PWD: the role's dvr_verify_workdir, where ./clouds.yaml is found (the lab's, in REPO).
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PWD=str(REPO))
+    env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
+    env.pop("OS_CLIENT_CONFIG_FILE", None)
+    if clouds is not None:
+        env["OS_CLIENT_CONFIG_FILE"] = str(clouds)
+    where = {
+        "dvr_verify_runs_dir": str(tmp_path / "runs"),
+        "dvr_verify_keys_dir": str(tmp_path / "keys"),
+    }
+    has_inventory = "-i" in args
+    argv = [str(BIN / "ansible-playbook"), "verify_dvr.yml", "-e", json.dumps(where)]
+    argv += [*([] if has_inventory else ["-i", str(INVENTORY)]), *args]
+    done = subprocess.run(
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    return done.returncode, first_failure(done.stdout), done.stdout[-3000:]
+
+
+@pytest.fixture
+def nothing_created(admin: Any) -> Iterator[None]:
+    """The case creates nothing tagged dvr-verify (what other runs delete meanwhile is theirs)."""
+    before = tagged(admin)
+    yield
+    assert tagged(admin) - before == set(), "the refused run created resources"
+
+
+def refused(tmp_path: Path, *args: str, clouds: Path | None = None) -> str:
+    """The first failure of a run that must fail."""
+    rc, failure, tail = verify(tmp_path, *args, clouds=clouds)
+    assert rc != 0, tail
+    assert failure, tail
+    return failure
+
+
+@pytest.fixture
+def member_clouds(admin: Any, tmp_path: Path) -> Iterator[Path]:
+    """A clouds.yaml (entry dvr-lab-member) of a user with only the `member` role on a project
+    of its own; both are deleted afterwards."""
+    name = f"dvrv-e2e-member-{secrets.token_hex(3)}"
+    password = secrets.token_urlsafe(24)
+    role = admin.identity.find_role("member", ignore_missing=False)
+    project = admin.identity.create_project(name=name, domain_id="default")
+    try:
+        user = admin.identity.create_user(
+            name=name, password=password, domain_id="default", default_project_id=project.id
+        )
+        try:
+            admin.identity.assign_project_role_to_user(project, user, role)
+            entry = lab_entry()
+            entry["auth"].update(username=name, password=password, project_name=name)
+            yield write_clouds(tmp_path / "clouds.yaml", {"dvr-lab-member": entry})
+        finally:
+            admin.identity.delete_user(user)
+    finally:
+        admin.identity.delete_project(project)
+
+
+def probe_host() -> str:
+    """The lab's probe host (its inventory name)."""
+    tree = yaml.safe_load(INVENTORY.read_text())
+    return next(iter(tree["all"]["children"]["lab"]["children"]["probe"]["hosts"]))
+
+
+def lab_inventory_without(group: str, path: Path) -> Path:
+    tree = yaml.safe_load(INVENTORY.read_text())
+    del tree["all"]["children"]["lab"]["children"][group]
+    path.write_text(yaml.safe_dump(tree))
+    return path
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_member_only_credentials_are_told_admin_is_required(
+    tmp_path: Path, member_clouds: Path
+) -> None:
+    failure = refused(tmp_path, "-e", "dvr_verify_cloud=dvr-lab-member", clouds=member_clouds)
+    assert failure.startswith("dvr-verify: the credentials are not admin (roles: "), failure
+    assert "binding:host_id, the agents and distributed routers are admin-only" in failure
+    assert "not a DVR cloud" not in failure
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_wrong_password_names_the_cloud_then_authentication_failed(tmp_path: Path) -> None:
+    entry = lab_entry()
+    entry["auth"]["password"] = secrets.token_urlsafe(16)
+    clouds = write_clouds(tmp_path / "clouds.yaml", {"dvr-lab-wrong": entry})
+    failure = refused(tmp_path, "-e", "dvr_verify_cloud=dvr-lab-wrong", clouds=clouds)
+    assert failure.startswith("dvr-verify: cloud 'dvr-lab-wrong': authentication failed: "), failure
+    assert "(HTTP 401)" in failure
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_probe_interface_that_does_not_exist_is_named(tmp_path: Path) -> None:
+    failure = refused(tmp_path, "-e", "dvr_verify_probe_interface=dvrv-nosuch0")
+    assert failure == (
+        f"dvr-verify: probe host {probe_host()}: no interface dvrv-nosuch0"
+        " (dvr_verify_probe_interface)"
+    )
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_probe_interface_without_an_address_on_the_external_subnet_is_named(
+    tmp_path: Path,
+) -> None:
+    failure = refused(tmp_path, "-e", "dvr_verify_probe_interface=lo")
+    assert failure.startswith(
+        f"dvr-verify: probe host {probe_host()}: interface lo (dvr_verify_probe_interface) has"
+        " no address in the external subnet "
+    ), failure
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_an_inventory_that_does_not_parse_is_named(tmp_path: Path) -> None:
+    hosts = tmp_path / "hosts.yml"
+    hosts.write_text(INVENTORY.read_text() + "\n  broken: [unclosed\n")
+    failure = refused(tmp_path, "-i", str(hosts))
+    assert failure == (
+        f"inventory {hosts}: no hosts: it did not parse (see the warning above) or is empty"
+    )
+
+
+@pytest.mark.parametrize("group", ["computes", "network_nodes"])
+@pytest.mark.usefixtures("nothing_created")
+def test_an_inventory_without_computes_or_network_nodes_is_named(tmp_path: Path, group) -> None:
+    hosts = lab_inventory_without(group, tmp_path / "hosts.yml")
+    assert refused(tmp_path, "-i", str(hosts)) == f"inventory {hosts}: no host in group {group}"
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("dvr_verify_vms_per_compute=abc", "a whole number >= 1 (got 'abc')"),
+        ("dvr_verify_ha=maybe", "true or false (got 'maybe')"),
+        ("dvr_verify_tcp_port=0", "a whole number from 1 to 65535 (got '0')"),
+    ],
+)
+@pytest.mark.usefixtures("nothing_created")
+def test_a_bad_option_is_named(tmp_path: Path, option: str, message: str) -> None:
+    name = option.split("=")[0]
+    assert refused(tmp_path, "-e", option) == f"dvr-verify: {name}: {message}"
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_missing_cloud_names_the_clouds_yaml_searched(tmp_path: Path) -> None:
+    failure = refused(tmp_path, "-e", "dvr_verify_cloud=dvr-lab-nosuch")
+    assert failure.startswith(
+        f"dvr-verify: cloud 'dvr-lab-nosuch': not in {CLOUDS} (clouds: {LAB_CLOUD}), the first"
+        " that exists of "
+    ), failure
