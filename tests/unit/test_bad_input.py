@@ -226,9 +226,6 @@ def test_an_inventory_without_computes_or_network_nodes_is_named(tmp_path: Path,
     ("option", "value", "message"),
     [
         ("vms_per_compute", "abc", "a whole number >= 1 (got 'abc')"),
-        ("ping_count", "abc", "a whole number from 1 to 20 (got 'abc')"),
-        ("cleanup_confirm", "maybe", "true or false (got 'maybe')"),
-        ("arp_timeout", "0", "a number from 0.1 to 30.0 (got '0')"),
         ("tcp_port", "70000", "a whole number from 1 to 65535 (got '70000')"),
         ("vm_access", "telnet", "one of auto, netns, ssh (got 'telnet')"),
     ],
@@ -376,3 +373,20 @@ def test_the_probe_interface_is_checked_on_the_probe_host_before_the_sweep() -> 
     assert read["delegate_to"] == "{{ dvr_verify_probe_host }}" and read["changed_when"] is False
     stop = names.index("Stop here when the probe interface is wrong")
     assert stop < next(i for i, n in enumerate(names) if n.startswith("Delete the resources"))
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("ping_count", "abc", "a whole number from 1 to 20 (got 'abc')"),
+        ("cleanup_confirm", "maybe", "true or false (got 'maybe')"),
+        ("arp_timeout", "0", "a number from 0.1 to 30.0 (got '0')"),
+        ("keys_dir", ".keys", "an absolute path (got '.keys')"),
+        ("trace_destinations", ["gw"], "a list of IP addresses (got ['gw'])"),
+        ("probe_address", "probe", "an IP address (or empty) (got 'probe')"),
+    ],
+)
+def test_each_bad_option_is_named_with_what_it_takes(option: str, value: Any, message: str) -> None:
+    with pytest.raises(OptionError) as err:
+        check_options({option: value})
+    assert str(err.value) == f"dvr_verify_{option}: {message}"
