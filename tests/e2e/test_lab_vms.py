@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import openstack
@@ -103,6 +105,8 @@ def test_a_swept_kept_run_leaves_no_lab_vm(tmp_path: Path) -> None:
     for node in computes():
         assert vm_ports(node) <= live, f"{node}: OVS ports of deleted Neutron ports left"
         assert not {f"vm-{vm['port_id'][:11]}" for vm in vms} & vm_namespaces(node), node
+    status = lab_status()
+    assert status.returncode == 0, status.stdout[-3000:]  # no OVS interface of a deleted port
     after = vswitchd_cpu()
     for node, busy in after.items():
         assert busy <= idle[node] + 5, (
@@ -153,3 +157,26 @@ def test_two_runs_at_the_same_time_are_both_green(tmp_path: Path) -> None:
     for d, p, out in zip(dirs, procs, outputs, strict=True):
         summary = (d / "summary.txt").read_text() if (d / "summary.txt").exists() else ""
         assert p.returncode == 0, f"{d.name}: {summary}{out[-3000:]}"
+
+
+def lab_status() -> subprocess.CompletedProcess[str]:
+    return playbook("playbooks/lab_status.yml")
+
+
+def test_lab_status_names_an_ovs_port_whose_neutron_port_is_gone() -> None:
+    """Issue 12 item 19: `make lab-status` fails naming a plugged interface of a deleted port,
+    and reports each node's ovs-vswitchd CPU."""
+    node, name, port_id = computes()[0], "tapdvrvstale0", str(uuid.uuid4())
+    in_node(
+        node, "ovs-vsctl", "--timeout=10", "add-port", "br-int", name, "--", "set", "Interface",
+        name, "type=internal", f"external_ids:iface-id={port_id}",
+    )  # fmt: skip
+    try:
+        stale = lab_status()
+    finally:
+        in_node(node, "ovs-vsctl", "--timeout=10", "--if-exists", "del-port", "br-int", name)
+    assert stale.returncode != 0, stale.stdout[-3000:]
+    assert f"{node}: OVS interface {name} is plugged for Neutron port {port_id}" in stale.stdout
+    clean = lab_status()
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert re.search(rf"ovs-vswitchd CPU \(% of a core, 1 s\): .*{node} \d+%", clean.stdout)
