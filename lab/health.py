@@ -86,9 +86,11 @@ def cpu_percent(pids, seconds=1.0):
 
 def ovs_health(cloud, state):
     """Report lines and problems of every node's OVS: stale interfaces, vswitchd CPU."""
-    plugged = {node: ovs_iface_ids(pid) for node, pid in node_pids(state, "-anchor").items()}
+    vswitchds = node_pids(state, "-ovs-vswitchd")  # the nodes with OVS (not the probe host)
+    anchors = node_pids(state, "-anchor")
+    plugged = {node: ovs_iface_ids(anchors[node]) for node in vswitchds}
     live = {p.id for p in openstack.connect(cloud=cloud).network.ports()}  # after OVS: no race
-    cpu = cpu_percent(node_pids(state, "-ovs-vswitchd"))
+    cpu = cpu_percent(vswitchds)
     lines = ["ovs-vswitchd CPU (% of a core, 1 s): "
              + " ".join(f"{n} {c:.0f}%" for n, c in sorted(cpu.items()))]  # fmt: skip
     lines += [f"OVS interfaces with a Neutron port: {sum(map(len, plugged.values()))}"]
