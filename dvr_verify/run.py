@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dvr_verify.assemble import RunResources, assemble, run_vms, unreached_vms
-from dvr_verify.checks import run_node_checks
+from dvr_verify.checks import fg_ports_in_use, run_node_checks
 from dvr_verify.checks.dataplane import check_dataplane
 from dvr_verify.expect import Expectations, build_expectations, load_snapshot
 from dvr_verify.findings import Finding, Status
@@ -158,7 +158,7 @@ class RunInputs:
 
 def verify(inputs: RunInputs, nodes: Mapping[str, NodeObservation]) -> Verification:
     """Node checks, then the data-plane checks of the probes, for the inputs' floating IPs."""
-    exp = inputs.expectations()
+    exp = fg_ports_in_use(inputs.expectations(), nodes)
     findings = run_node_checks(exp, nodes)
     probes, dataplane = _probe_findings(
         exp, nodes, inputs.resources, inputs.probe_dir, inputs.probes
