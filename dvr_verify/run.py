@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvr_verify.assemble import RunResources, assemble, run_vms, unreached_vms
+from dvr_verify.assemble import (
+    RunResources,
+    TraceFailure,
+    assemble,
+    run_vms,
+    trace_failures,
+    unreached_vms,
+)
 from dvr_verify.checks import run_node_checks
 from dvr_verify.checks.dataplane import check_dataplane
 from dvr_verify.expect import Expectations, build_expectations, load_snapshot
@@ -111,6 +118,29 @@ def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Fi
     return out
 
 
+def trace_failure_findings(
+    resources: RunResources, failures: Sequence[TraceFailure]
+) -> list[Finding]:
+    """'Not verified', with the reason, for each VM traceroute that gave no verdict (no such
+    command, a sudo prompt, SSH dropped): that VM only, the others are judged."""
+    by_name = {vm.name: vm for vm in run_vms(resources)}
+    out = []
+    for failure in failures:
+        vm = by_name[failure.vm]
+        to = f" to {failure.destination}" if failure.destination else ""
+        out.append(
+            Finding(
+                check="trace.path",
+                status=Status.NOT_VERIFIED,
+                subject=vm.fip or f"{vm.name} {vm.ip}",
+                observed=f"traceroute from {vm.name}{to}: {failure.reason}",
+                hint=f"ssh -F <run dir>/ssh_config {vm.name} traceroute -n "
+                f"{failure.destination or '<destination>'}",
+            )
+        )
+    return out
+
+
 def _probe_findings(
     exp: Expectations,
     nodes: Mapping[str, NodeObservation],
@@ -126,6 +156,7 @@ def _probe_findings(
     findings = check_dataplane(exp, probes, nodes) if probes is not None else []
     if probe_dir is not None and resources is not None:
         findings += unreached_findings(resources, unreached_vms(probe_dir))
+        findings += trace_failure_findings(resources, trace_failures(probe_dir, resources))
     return probes, findings
 
 
