@@ -93,9 +93,8 @@ def vm_names(resources: Provisioned | None) -> dict[str, str]:
 def gateway_ip(exp: Expectations, resources: Provisioned | None) -> str | None:
     """The run's router's external gateway IP (the source of a VM without FIP, upstream)."""
     router = exp.routers.get(resources.router_id if resources else "")
-    if router is None or router.gateway_port is None:
-        return None
-    return str(router.gateway_port.ips()[0])
+    ips = router.gateway_port.ips() if router and router.gateway_port else ()
+    return str(ips[0]) if ips else None
 
 
 def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Finding]:
