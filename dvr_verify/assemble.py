@@ -3,7 +3,7 @@
 Files in the probe directory (each the JSON a probe module returned; all optional):
 `arp.json`, `reach.json` and `capture.json` (what dvr_edge_probe, or dvr_arp_probe,
 dvr_reach_probe and dvr_capture, returned while every VM pinged the probe host),
-`traceroute-<node>.json` (dvr_traceroute inside the VMs of a node) or
+`traceroute-<node>.json` (dvr_traceroute inside the VMs of a node, with `errors` per VM) or
 `traceroute-<vm>.txt` (the output of the VM's own traceroute, run over SSH: one section per
 destination, each headed `== traceroute <destination>` and closed by `== end`, all between
 `== ssh <vm>` and `== ssh exit <rc>`, which the controller writes), `unreached.json`
@@ -152,9 +152,21 @@ def _text_traceroutes(
     return traces, failures
 
 
+def _module_trace_failures(probe_dir: Path) -> tuple[TraceFailure, ...]:
+    """The VMs dvr_traceroute could not trace from (its `errors`: VM -> message)."""
+    return tuple(
+        TraceFailure(str(vm), "", str(message))
+        for path in sorted(probe_dir.glob("traceroute-*.json"))
+        for vm, message in sorted((_read(path).get("errors") or {}).items())
+    )
+
+
 def trace_failures(probe_dir: Path, resources: RunResources) -> tuple[TraceFailure, ...]:
-    """The VMs' traceroutes over SSH that gave no verdict (their findings: 'not verified')."""
-    return _text_traceroutes(probe_dir, resources)[1]
+    """The VMs' traceroutes that gave no verdict (their findings: 'not verified'), over SSH or
+    from dvr_traceroute, of the run's VMs that SSH reached."""
+    names = {vm.name for vm in run_vms(resources)} - set(unreached_vms(probe_dir))
+    module = tuple(f for f in _module_trace_failures(probe_dir) if f.vm in names)
+    return _text_traceroutes(probe_dir, resources)[1] + module
 
 
 def assemble(probe_dir: Path, resources: RunResources, gateway_ip: str | None) -> ProbeResults:

@@ -100,3 +100,20 @@ def test_one_vm_whose_traceroute_gave_nothing_is_not_verified_alone(
     bad = traces["vm2 10.0.111.135"]
     assert bad.status is Status.NOT_VERIFIED and reason in bad.observed
     assert bad.observed.startswith("traceroute from vm2 to 172.30.0.1: ")
+
+
+def test_a_vm_dvr_traceroute_could_not_enter_is_not_verified_alone(run_dir: Path) -> None:
+    """The scapy path (lab VMs): the module's per-VM errors are reported, not dropped."""
+    made = Provisioned("r4", "dvr-verify-run-r4", vms=[_vm("vm1", FIP), _vm("vm2", None, "p2")])
+    (run_dir / "resources.json").write_text(json.dumps(made.as_dict()))
+    (run_dir / "probes").mkdir()
+    hops = [{"ttl": 1, "address": "10.0.111.1"}, {"ttl": 2, "address": "169.254.127.193"},
+            {"ttl": 3, "address": "172.30.0.1"}]  # fmt: skip
+    trace = {"vm": "vm1", "source_ip": FIXED, "destination": "172.30.0.1", "hops": hops}
+    error = "setns vm-p2: [Errno 2] No such file or directory"
+    module = {"traceroutes": [trace], "errors": {"vm2": error}}
+    (run_dir / "probes" / f"traceroute-{LAB29_HOSTS[1]}.json").write_text(json.dumps(module))
+    traces = [f for f in verify_run_dir(run_dir).findings if f.check == "trace.path"]
+    assert [(f.subject, f.status) for f in traces if f.subject == FIP] == [(FIP, Status.PASS)]
+    (bad,) = [f for f in traces if f.subject != FIP]
+    assert bad.status is Status.NOT_VERIFIED and bad.observed == f"traceroute from vm2: {error}"
