@@ -133,8 +133,7 @@ def trace_failure_findings(
                 status=Status.NOT_VERIFIED,
                 subject=vm.fip or f"{vm.name} {vm.ip}",
                 observed=f"traceroute from {vm.name}{to}: {failure.reason}",
-                hint=f"ssh -F <run dir>/ssh_config {vm.name} traceroute -n "
-                f"{failure.destination or '<destination>'}",
+                hint=f"traceroute -n {failure.destination or '<destination>'}  (inside {vm.name})",
             )
         )
     return out

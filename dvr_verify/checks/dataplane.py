@@ -44,17 +44,15 @@ def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectati
     return {f.address: f for f in exp.fips}
 
 
-def _router_of(
-    exp: Expectations, fixed_ip: IPAddress
-) -> tuple[RouterExpectation, Port, FixedIP] | None:
-    """The distributed router serving a VM's subnet, its qr port and that port's address there
-    (a qr port may carry an IPv6 subnet's address too, in any order)."""
+def _router_of(exp: Expectations, fixed_ip: IPAddress) -> tuple[RouterExpectation, FixedIP] | None:
+    """The distributed router serving a VM's subnet and its qr port's address there (a qr port
+    may carry an IPv6 subnet's address too, in any order)."""
     for router in exp.routers.values():
         for port in router.interface_ports:
             for fixed in port.fixed_ips:
                 subnet = exp.subnets.get(fixed.subnet_id)
                 if subnet is not None and fixed_ip in subnet.cidr:
-                    return router, port, fixed
+                    return router, fixed
     return None
 
 
@@ -166,7 +164,7 @@ def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Node
     found = _router_of(exp, trace.source_ip)
     if found is None:
         return
-    router, _, qr_fixed = found
+    router, qr_fixed = found
     qr_ip = qr_fixed.address
     fip = next((f for f in exp.fips if f.fixed_ip == trace.source_ip), None)
     ext_gw = exp.ext_gateway(router.ext_net_id or "")
