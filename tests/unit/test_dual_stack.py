@@ -41,8 +41,10 @@ QR4 = "7e7c4608-4c2f-496b-a366-334ca0758504"
 FIP = "172.30.89.152"
 # DevStack's defaults: IPV6_PUBLIC_RANGE 2001:db8::/64 with gateway 2001:db8::2 (on br-ex),
 # IPV6_PRIVATE_RANGE fd$IPV6_GLOBAL_ID::/64, SLAAC.
-PUBLIC6 = {"id": "ipv6-public-subnet", "cidr": "2001:db8::/64", "gateway_ip": "2001:db8::2"}
-PRIVATE6 = {"id": "ipv6-private-subnet", "cidr": "fd12:3456:789a:1::/64",
+PUBLIC6 = {"id": "0d6b0a8c-6f1e-4c39-9d55-6a1f3e2b7c01", "name": "ipv6-public-subnet",
+           "cidr": "2001:db8::/64", "gateway_ip": "2001:db8::2"}  # fmt: skip
+PRIVATE6 = {"id": "4f2a9e71-3b8d-4e0c-a6f5-91c7d2e8b402", "name": "ipv6-private-subnet",
+            "cidr": "fd12:3456:789a:1::/64",
             "gateway_ip": "fd12:3456:789a:1::1", "ipv6_ra_mode": "slaac",
             "ipv6_address_mode": "slaac"}  # fmt: skip
 QR6 = {"id": "c0ffee00-6a6a-4b4b-8c8c-0123456789ab", "mac_address": "fa:16:3e:06:06:01"}
@@ -60,7 +62,7 @@ def eui64(cidr: str, mac: str) -> str:
 
 def _subnet(base: dict[str, Any], network_id: str, extra: dict[str, Any]) -> dict[str, Any]:
     sub = copy.deepcopy(base)
-    sub.update({"network_id": network_id, "ip_version": 6, "name": extra["id"]})
+    sub.update({"network_id": network_id, "ip_version": 6})
     sub.update({"allocation_pools": [], "ipv6_ra_mode": None, "ipv6_address_mode": None})
     sub.update(extra)
     return sub
