@@ -87,9 +87,14 @@ def _finding_lines(finding: Finding) -> list[str]:
     return lines
 
 
-def render_text(findings: Sequence[Finding], summary_rows: Sequence[SummaryRow] = ()) -> str:
+def render_text(
+    findings: Sequence[Finding],
+    summary_rows: Sequence[SummaryRow] = (),
+    verdict_lines: Sequence[str] = (),
+) -> str:
     """A readable summary: one table per floating IP, then failures, warnings and what could not
-    be verified (each with its `confirm:` hint line), then the counts line."""
+    be verified (each with its `confirm:` hint line), the run's `verdict_lines` (strict mode),
+    then the counts line."""
     out: list[str] = []
     for row in summary_rows:
         out += [*_summary_table(row), ""]
@@ -106,6 +111,8 @@ def render_text(findings: Sequence[Finding], summary_rows: Sequence[SummaryRow] 
         for finding in selected:
             out += _finding_lines(finding)
         out.append("")
+    if verdict_lines:
+        out += [*verdict_lines, ""]
     out.append(counts_line(findings))
     return "\n".join(out) + "\n"
 
@@ -127,8 +134,10 @@ def to_json(
     findings: Sequence[Finding],
     summary_rows: Sequence[SummaryRow] = (),
     meta: Mapping[str, Any] | None = None,
+    code: int | None = None,
 ) -> str:
-    """The whole run as JSON: schema, meta, counts (by status value), summary rows, findings.
+    """The whole run as JSON: schema, meta, counts (by status value), the exit code (`code`, else
+    `exit_code(findings)`), summary rows, findings.
 
     Addresses, paths and sets in rows or meta are written as strings / sorted lists.
     """
@@ -136,7 +145,7 @@ def to_json(
         "schema": REPORT_SCHEMA,
         "meta": dict(meta or {}),
         "counts": {status.value: n for status, n in count_statuses(findings).items()},
-        "exit_code": exit_code(findings),
+        "exit_code": exit_code(findings) if code is None else code,
         "summary": [dict(row) for row in summary_rows],
         "findings": [finding.as_dict() for finding in findings],
     }
@@ -228,16 +237,19 @@ def write_run(
     summary_rows: Sequence[SummaryRow] = (),
     meta: Mapping[str, Any] | None = None,
     suite_name: str = "dvr-verify",
+    verdict_lines: Sequence[str] = (),
+    code: int | None = None,
 ) -> dict[str, Path]:
-    """Write summary.txt, report.json and junit.xml into `directory` (created if missing).
+    """Write summary.txt, report.json and junit.xml into `directory` (created if missing);
+    `verdict_lines` and `code` as for `render_text` and `to_json`.
 
     Returns their paths keyed "text", "json", "junit".
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     contents = {
-        "text": render_text(findings, summary_rows),
-        "json": to_json(findings, summary_rows, meta),
+        "text": render_text(findings, summary_rows, verdict_lines),
+        "json": to_json(findings, summary_rows, meta, code),
         "junit": to_junit(findings, suite_name),
     }
     paths: dict[str, Path] = {}
