@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from capture_loader import LAB29, LAB29_HOSTS, load_capture
 
 from dvr_verify.cli import main
@@ -115,3 +116,18 @@ def test_check_strict_fails_when_ssh_reached_no_vm(run_dir: Path, capsys) -> Non
         assert f"  {check} nofip 10.0.111.135: {why.format('nofip')}" in summary
     report = json.loads((run_dir / "report.json").read_text())
     assert report["exit_code"] == 1 and report["meta"]["strict"] is True
+
+
+def test_ci_and_make_test_verify_in_strict_mode() -> None:
+    """The DevStack jobs' verify_dvr.yml, make test's lab runs and tests/e2e are strict."""
+    repo = Path(__file__).resolve().parents[2]
+    run = yaml.safe_load((repo / "playbooks/zuul/run.yml").read_text())[-1]["tasks"]
+    block = next(t for t in run if "always" in t)["block"]
+    argvs = [t["ansible.builtin.command"]["argv"] for t in block if "ansible.builtin.command" in t]
+    assert "dvr_verify_strict=true" in next(a for a in argvs if "verify_dvr.yml" in a)
+    workflow = yaml.safe_load((repo / ".github/workflows/devstack-dvr.yml").read_text())
+    step = next(s for s in workflow["jobs"]["devstack-dvr"]["steps"] if s.get("id") == "verify")
+    assert "-e dvr_verify_strict=true" in step["run"]
+    make = (repo / "Makefile").read_text()
+    assert make.count("verify_dvr.yml $(STRICT)") == 2 and '"dvr_verify_strict": true' in make
+    assert '"-e", "dvr_verify_strict=true"' in (repo / "tests/e2e/test_verify.py").read_text()
