@@ -120,7 +120,7 @@ def recheck(run: Run, *, red: bool) -> set[tuple[str, str]]:
         f"recheck rc {result.returncode}, expected {'red' if red else 'green'}: "
         + result.stdout[-6000:]
     )
-    assert report(run.dir)["exit_code"] == int(red)
+    assert report(run.dir)["exit_code"] == int(red), result.stdout[-6000:]
     return failed_checks(run.dir)
 
 
