@@ -185,7 +185,10 @@ def _write_reports(out: Path, result: run.Verification, verdict: RunVerdict, str
     if result.probes is not None:
         (out / "probes.json").write_text(json.dumps(result.probes.as_dict(), indent=1))
     lines, code = verdict.lines(), verdict.exit_code
-    written = write_run(out, result.findings, result.rows, meta, verdict_lines=lines, code=code)
+    failing = verdict.unverified if verdict.strict else ()
+    written = write_run(
+        out, result.findings, result.rows, meta, verdict_lines=lines, code=code, failing=failing
+    )
     for kind, path in written.items():
         print(f"{kind}: {path}")
 

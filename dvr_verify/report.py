@@ -10,7 +10,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
@@ -180,20 +180,26 @@ def _details(finding: Finding) -> str:
     return "\n".join(f"{key}: {value}" for key in fields if (value := getattr(finding, key)))
 
 
-def to_junit(findings: Sequence[Finding], suite_name: str = "dvr-verify") -> str:
+def to_junit(
+    findings: Sequence[Finding],
+    suite_name: str = "dvr-verify",
+    failing: Collection[Finding] = (),
+) -> str:
     """JUnit XML: one testcase per finding, classname = check family (`fg` of `fg.proxy_arp`),
     name = "<subject> <check>" plus " @ <node>" when the finding has a node.
 
-    FAIL gives <failure message=Finding.line()>, NOT_VERIFIED <skipped message=...>; WARN passes
-    with its line in <system-out>. A name already used in the suite gets the device, the namespace
-    or "#n" appended so that every testcase name is unique.
+    FAIL gives <failure message=Finding.line()>, NOT_VERIFIED <skipped message=...> (a <failure
+    type="not_verified"> when in `failing`: strict mode's); WARN passes with its line in
+    <system-out>. A name already used in the suite gets the device, the namespace or "#n" appended
+    so that every testcase name is unique.
     """
     counts = count_statuses(findings)
+    failing = [f for f in findings if f.status is Status.NOT_VERIFIED and f in failing]
     totals = {
         "tests": str(len(findings)),
-        "failures": str(counts[Status.FAIL]),
+        "failures": str(counts[Status.FAIL] + len(failing)),
         "errors": "0",
-        "skipped": str(counts[Status.NOT_VERIFIED]),
+        "skipped": str(counts[Status.NOT_VERIFIED] - len(failing)),
     }
     root = ET.Element("testsuites", {"name": _xml_text(suite_name), **totals})
     suite = ET.SubElement(root, "testsuite", {"name": _xml_text(suite_name), **totals})
@@ -218,6 +224,9 @@ def to_junit(findings: Sequence[Finding], suite_name: str = "dvr-verify") -> str
         if finding.status is Status.FAIL:
             failure = ET.SubElement(case, "failure", {"message": message, "type": "fail"})
             failure.text = _xml_text(_details(finding))
+        elif finding.status is Status.NOT_VERIFIED and finding in failing:
+            failure = ET.SubElement(case, "failure", {"message": message, "type": "not_verified"})
+            failure.text = _xml_text(_details(finding))
         elif finding.status is Status.NOT_VERIFIED:
             skipped = ET.SubElement(case, "skipped", {"message": message})
             skipped.text = _xml_text(_details(finding))
@@ -239,9 +248,10 @@ def write_run(
     suite_name: str = "dvr-verify",
     verdict_lines: Sequence[str] = (),
     code: int | None = None,
+    failing: Collection[Finding] = (),
 ) -> dict[str, Path]:
     """Write summary.txt, report.json and junit.xml into `directory` (created if missing);
-    `verdict_lines` and `code` as for `render_text` and `to_json`.
+    `verdict_lines`, `code` and `failing` as for `render_text`, `to_json` and `to_junit`.
 
     Returns their paths keyed "text", "json", "junit".
     """
@@ -250,7 +260,7 @@ def write_run(
     contents = {
         "text": render_text(findings, summary_rows, verdict_lines),
         "json": to_json(findings, summary_rows, meta, code),
-        "junit": to_junit(findings, suite_name),
+        "junit": to_junit(findings, suite_name, failing),
     }
     paths: dict[str, Path] = {}
     for key, content in contents.items():

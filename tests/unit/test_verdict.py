@@ -116,6 +116,8 @@ def test_check_strict_fails_when_ssh_reached_no_vm(run_dir: Path, capsys) -> Non
         assert f"  {check} nofip 10.0.111.135: {why.format('nofip')}" in summary
     report = json.loads((run_dir / "report.json").read_text())
     assert report["exit_code"] == 1 and report["meta"]["strict"] is True
+    junit = (run_dir / "junit.xml").read_text()
+    assert junit.count('type="not_verified"') == 4 and "<skipped" not in junit
 
 
 def test_ci_and_make_test_verify_in_strict_mode() -> None:
