@@ -32,7 +32,7 @@ from dvr_verify.findings import Finding, Status
 from dvr_verify.model import CollectorSchemaError, NodeObservation, parse_node
 from dvr_verify.probes import ProbeResults
 from dvr_verify.provision import Provisioned
-from dvr_verify.summary import fip_rows
+from dvr_verify.summary import RunScope, fip_rows
 
 API, NODES, PROBES, RESOURCES = "api", "nodes", "probes", "resources.json"
 
@@ -50,6 +50,7 @@ class Verification:
     findings: list[Finding]
     probes: ProbeResults | None
     rows: list[dict[str, Any]]
+    scope: RunScope | None = None
 
 
 def load_nodes(directory: Path) -> dict[str, NodeObservation]:
@@ -79,6 +80,17 @@ def load_resources(path: Path) -> Provisioned | None:
 def run_fips(resources: Provisioned) -> list[str]:
     """The floating IPs the run made: its VMs' and those on unbound ports."""
     return [vm.fip for vm in resources.vms if vm.fip] + [u.fip for u in resources.unbound]
+
+
+def run_scope(resources: Provisioned | None) -> RunScope | None:
+    """What the run made, whose "not verified" fail it in strict mode; None for an audit."""
+    if resources is None:
+        return None
+    return RunScope(
+        fips=frozenset(run_fips(resources)),
+        vms=frozenset(f"{vm.name} {vm.ip}" for vm in resources.vms),
+        router_id=resources.router_id,
+    )
 
 
 def vm_names(resources: Provisioned | None) -> dict[str, str]:
@@ -194,7 +206,7 @@ def verify(inputs: RunInputs, nodes: Mapping[str, NodeObservation]) -> Verificat
     )
     findings += dataplane
     rows = fip_rows(exp, nodes, findings, probes, vm_names(inputs.resources))
-    return Verification(exp, nodes, findings, probes, rows)
+    return Verification(exp, nodes, findings, probes, rows, run_scope(inputs.resources))
 
 
 def verify_run_dir(
