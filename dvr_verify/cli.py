@@ -32,7 +32,7 @@ from dvr_verify.expect import RESOURCES, ExpectationError, fetch_snapshot, load_
 from dvr_verify.options import OptionError, check_options
 from dvr_verify.probe_host import probe_host_error
 from dvr_verify.probes import ProbeResults
-from dvr_verify.report import exit_code, render_text, write_run
+from dvr_verify.report import render_text, write_run
 from dvr_verify.run import API, NODES, PROBES, load_nodes, unreached_findings
 from dvr_verify.run import RESOURCES as RESOURCES_FILE
 from dvr_verify.rundir import (
@@ -43,6 +43,7 @@ from dvr_verify.rundir import (
     load_settings,
     probe_plan,
 )
+from dvr_verify.summary import RunVerdict, run_verdict
 
 __all__ = ["load_nodes", "main", "phase_seconds", "unreached_findings"]
 
@@ -215,29 +216,39 @@ def _verification(args: argparse.Namespace) -> run.Verification:
     return run.verify(inputs, run.load_nodes(Path(args.nodes)))
 
 
+def _write_reports(out: Path, result: run.Verification, verdict: RunVerdict, strict: bool) -> None:
+    """summary.txt, report.json, junit.xml (and probes.json) of a check into `out`."""
+    meta = {
+        "nodes": sorted(result.nodes),
+        "fips": [str(f.address) for f in result.expectations.fips],
+        "strict": strict,
+    }
+    if result.probes is not None:
+        (out / "probes.json").write_text(json.dumps(result.probes.as_dict(), indent=1))
+    lines, code = verdict.lines(), verdict.exit_code
+    failing = verdict.unverified if verdict.strict else ()
+    written = write_run(
+        out, result.findings, result.rows, meta, verdict_lines=lines, code=code, failing=failing
+    )
+    for kind, path in written.items():
+        print(f"{kind}: {path}")
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     _check_inputs(args)
     if args.results_stdin:
         _results_from_stdin(Path(args.nodes), Path(args.probe_dir) if args.probe_dir else None)
     result = _verification(args)
-    print(render_text(result.findings, result.rows))
+    verdict = run_verdict(result.findings, result.scope, strict=args.strict)
+    print(render_text(result.findings, result.rows, verdict.lines()))
     if args.out:
-        meta = {
-            "nodes": sorted(result.nodes),
-            "fips": [str(f.address) for f in result.expectations.fips],
-        }
-        if result.probes is not None:
-            (Path(args.out) / "probes.json").write_text(
-                json.dumps(result.probes.as_dict(), indent=1)
-            )
-        for kind, path in write_run(Path(args.out), result.findings, result.rows, meta).items():
-            print(f"{kind}: {path}")
+        _write_reports(Path(args.out), result, verdict, args.strict)
     if args.phase_starts:
         seconds = phase_seconds(json.loads(args.phase_starts), time.time())
         print("phases: " + ", ".join(f"{name} {value:.1f} s" for name, value in seconds.items()))
         if args.out:
             (Path(args.out) / "timings.json").write_text(json.dumps(seconds, indent=1))
-    return exit_code(result.findings)
+    return verdict.exit_code
 
 
 def phase_seconds(starts: dict[str, float], end: float) -> dict[str, float]:
@@ -435,6 +446,11 @@ def _check_parser(sub: Any) -> None:
     )
     check.add_argument(
         "--phase-starts", help="JSON {phase: epoch seconds}: print and save how long each took"
+    )
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail (exit 1) on any 'not verified' of the run's own FIPs, VMs and router",
     )
     check.set_defaults(func=cmd_check)
 

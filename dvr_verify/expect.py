@@ -209,6 +209,8 @@ class Expectations:
     fg_ports: Mapping[tuple[str, str], Port]
     ports: Mapping[str, Port] = field(default_factory=dict)
     namespaces: tuple[NamespaceExpectation, ...] = field(default=())
+    # (ext net, host) -> every agent gateway port, where Neutron has more than one (a fault).
+    fg_duplicates: Mapping[tuple[str, str], tuple[Port, ...]] = field(default_factory=dict)
 
     def bound_ports_on(self, subnet_id: str) -> tuple[Port, ...]:
         """Ports of VMs (and DHCP) on a subnet that are bound to a host."""
@@ -392,9 +394,11 @@ def build_expectations(
         for r in snapshot["routers"]
         if r.get("distributed")
     }
-    fg_ports = {
-        (p.network_id, p.host): p for p in ports if p.device_owner == FIP_AGENT_GATEWAY and p.host
-    }
+    by_host: dict[tuple[str, str], list[Port]] = {}
+    for p in sorted(ports, key=lambda p: p.id):
+        if p.device_owner == FIP_AGENT_GATEWAY and p.host:
+            by_host.setdefault((p.network_id, p.host), []).append(p)
+    fg_ports = {key: found[0] for key, found in by_host.items()}
     exp = Expectations(
         routers=routers,
         fips=(),
@@ -404,6 +408,7 @@ def build_expectations(
         ovs_agents=ovs_agents,
         fg_ports=fg_ports,
         ports={p.id: p for p in ports},
+        fg_duplicates={k: tuple(found) for k, found in by_host.items() if len(found) > 1},
     )
     fips = (
         _fip(raw, exp)

@@ -10,7 +10,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from pathlib import Path
@@ -87,9 +87,14 @@ def _finding_lines(finding: Finding) -> list[str]:
     return lines
 
 
-def render_text(findings: Sequence[Finding], summary_rows: Sequence[SummaryRow] = ()) -> str:
+def render_text(
+    findings: Sequence[Finding],
+    summary_rows: Sequence[SummaryRow] = (),
+    verdict_lines: Sequence[str] = (),
+) -> str:
     """A readable summary: one table per floating IP, then failures, warnings and what could not
-    be verified (each with its `confirm:` hint line), then the counts line."""
+    be verified (each with its `confirm:` hint line), the run's `verdict_lines` (strict mode),
+    then the counts line."""
     out: list[str] = []
     for row in summary_rows:
         out += [*_summary_table(row), ""]
@@ -106,6 +111,8 @@ def render_text(findings: Sequence[Finding], summary_rows: Sequence[SummaryRow] 
         for finding in selected:
             out += _finding_lines(finding)
         out.append("")
+    if verdict_lines:
+        out += [*verdict_lines, ""]
     out.append(counts_line(findings))
     return "\n".join(out) + "\n"
 
@@ -127,8 +134,10 @@ def to_json(
     findings: Sequence[Finding],
     summary_rows: Sequence[SummaryRow] = (),
     meta: Mapping[str, Any] | None = None,
+    code: int | None = None,
 ) -> str:
-    """The whole run as JSON: schema, meta, counts (by status value), summary rows, findings.
+    """The whole run as JSON: schema, meta, counts (by status value), the exit code (`code`, else
+    `exit_code(findings)`), summary rows, findings.
 
     Addresses, paths and sets in rows or meta are written as strings / sorted lists.
     """
@@ -136,7 +145,7 @@ def to_json(
         "schema": REPORT_SCHEMA,
         "meta": dict(meta or {}),
         "counts": {status.value: n for status, n in count_statuses(findings).items()},
-        "exit_code": exit_code(findings),
+        "exit_code": exit_code(findings) if code is None else code,
         "summary": [dict(row) for row in summary_rows],
         "findings": [finding.as_dict() for finding in findings],
     }
@@ -171,20 +180,26 @@ def _details(finding: Finding) -> str:
     return "\n".join(f"{key}: {value}" for key in fields if (value := getattr(finding, key)))
 
 
-def to_junit(findings: Sequence[Finding], suite_name: str = "dvr-verify") -> str:
+def to_junit(
+    findings: Sequence[Finding],
+    suite_name: str = "dvr-verify",
+    failing: Collection[Finding] = (),
+) -> str:
     """JUnit XML: one testcase per finding, classname = check family (`fg` of `fg.proxy_arp`),
     name = "<subject> <check>" plus " @ <node>" when the finding has a node.
 
-    FAIL gives <failure message=Finding.line()>, NOT_VERIFIED <skipped message=...>; WARN passes
-    with its line in <system-out>. A name already used in the suite gets the device, the namespace
-    or "#n" appended so that every testcase name is unique.
+    FAIL gives <failure message=Finding.line()>, NOT_VERIFIED <skipped message=...> (a <failure
+    type="not_verified"> when in `failing`: strict mode's); WARN passes with its line in
+    <system-out>. A name already used in the suite gets the device, the namespace or "#n" appended
+    so that every testcase name is unique.
     """
     counts = count_statuses(findings)
+    failing = [f for f in findings if f.status is Status.NOT_VERIFIED and f in failing]
     totals = {
         "tests": str(len(findings)),
-        "failures": str(counts[Status.FAIL]),
+        "failures": str(counts[Status.FAIL] + len(failing)),
         "errors": "0",
-        "skipped": str(counts[Status.NOT_VERIFIED]),
+        "skipped": str(counts[Status.NOT_VERIFIED] - len(failing)),
     }
     root = ET.Element("testsuites", {"name": _xml_text(suite_name), **totals})
     suite = ET.SubElement(root, "testsuite", {"name": _xml_text(suite_name), **totals})
@@ -209,6 +224,9 @@ def to_junit(findings: Sequence[Finding], suite_name: str = "dvr-verify") -> str
         if finding.status is Status.FAIL:
             failure = ET.SubElement(case, "failure", {"message": message, "type": "fail"})
             failure.text = _xml_text(_details(finding))
+        elif finding.status is Status.NOT_VERIFIED and finding in failing:
+            failure = ET.SubElement(case, "failure", {"message": message, "type": "not_verified"})
+            failure.text = _xml_text(_details(finding))
         elif finding.status is Status.NOT_VERIFIED:
             skipped = ET.SubElement(case, "skipped", {"message": message})
             skipped.text = _xml_text(_details(finding))
@@ -228,17 +246,21 @@ def write_run(
     summary_rows: Sequence[SummaryRow] = (),
     meta: Mapping[str, Any] | None = None,
     suite_name: str = "dvr-verify",
+    verdict_lines: Sequence[str] = (),
+    code: int | None = None,
+    failing: Collection[Finding] = (),
 ) -> dict[str, Path]:
-    """Write summary.txt, report.json and junit.xml into `directory` (created if missing).
+    """Write summary.txt, report.json and junit.xml into `directory` (created if missing);
+    `verdict_lines`, `code` and `failing` as for `render_text`, `to_json` and `to_junit`.
 
     Returns their paths keyed "text", "json", "junit".
     """
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     contents = {
-        "text": render_text(findings, summary_rows),
-        "json": to_json(findings, summary_rows, meta),
-        "junit": to_junit(findings, suite_name),
+        "text": render_text(findings, summary_rows, verdict_lines),
+        "json": to_json(findings, summary_rows, meta, code),
+        "junit": to_junit(findings, suite_name, failing),
     }
     paths: dict[str, Path] = {}
     for key, content in contents.items():

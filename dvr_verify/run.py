@@ -17,15 +17,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dvr_verify.assemble import RunResources, assemble, run_vms, unreached_vms
-from dvr_verify.checks import run_node_checks
+from dvr_verify.assemble import (
+    RunResources,
+    TraceFailure,
+    assemble,
+    run_vms,
+    trace_failures,
+    unreached_vms,
+)
+from dvr_verify.checks import fg_ports_in_use, run_node_checks
 from dvr_verify.checks.dataplane import check_dataplane
 from dvr_verify.expect import Expectations, build_expectations, load_snapshot
 from dvr_verify.findings import Finding, Status
 from dvr_verify.model import CollectorSchemaError, NodeObservation, parse_node
 from dvr_verify.probes import ProbeResults
 from dvr_verify.provision import Provisioned
-from dvr_verify.summary import fip_rows
+from dvr_verify.summary import RunScope, fip_rows
 
 API, NODES, PROBES, RESOURCES = "api", "nodes", "probes", "resources.json"
 
@@ -43,6 +50,7 @@ class Verification:
     findings: list[Finding]
     probes: ProbeResults | None
     rows: list[dict[str, Any]]
+    scope: RunScope | None = None
 
 
 def load_nodes(directory: Path) -> dict[str, NodeObservation]:
@@ -74,6 +82,17 @@ def run_fips(resources: Provisioned) -> list[str]:
     return [vm.fip for vm in resources.vms if vm.fip] + [u.fip for u in resources.unbound]
 
 
+def run_scope(resources: Provisioned | None) -> RunScope | None:
+    """What the run made, whose "not verified" fail it in strict mode; None for an audit."""
+    if resources is None:
+        return None
+    return RunScope(
+        fips=frozenset(run_fips(resources)),
+        vms=frozenset(f"{vm.name} {vm.ip}" for vm in resources.vms),
+        router_id=resources.router_id,
+    )
+
+
 def vm_names(resources: Provisioned | None) -> dict[str, str]:
     """Port id -> the name the report gives its floating IP's VM."""
     if resources is None:
@@ -86,9 +105,8 @@ def vm_names(resources: Provisioned | None) -> dict[str, str]:
 def gateway_ip(exp: Expectations, resources: Provisioned | None) -> str | None:
     """The run's router's external gateway IP (the source of a VM without FIP, upstream)."""
     router = exp.routers.get(resources.router_id if resources else "")
-    if router is None or router.gateway_port is None:
-        return None
-    return str(router.gateway_port.ips()[0])
+    ips = router.gateway_port.ips() if router and router.gateway_port else ()
+    return str(ips[0]) if ips else None
 
 
 def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Finding]:
@@ -111,6 +129,28 @@ def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Fi
     return out
 
 
+def trace_failure_findings(
+    resources: RunResources, failures: Sequence[TraceFailure]
+) -> list[Finding]:
+    """'Not verified', with the reason, for each VM traceroute that gave no verdict (no such
+    command, a sudo prompt, SSH dropped): that VM only, the others are judged."""
+    by_name = {vm.name: vm for vm in run_vms(resources)}
+    out = []
+    for failure in failures:
+        vm = by_name[failure.vm]
+        to = f" to {failure.destination}" if failure.destination else ""
+        out.append(
+            Finding(
+                check="trace.path",
+                status=Status.NOT_VERIFIED,
+                subject=vm.fip or f"{vm.name} {vm.ip}",
+                observed=f"traceroute from {vm.name}{to}: {failure.reason}",
+                hint=f"traceroute -n {failure.destination or '<destination>'}  (inside {vm.name})",
+            )
+        )
+    return out
+
+
 def _probe_findings(
     exp: Expectations,
     nodes: Mapping[str, NodeObservation],
@@ -126,6 +166,7 @@ def _probe_findings(
     findings = check_dataplane(exp, probes, nodes) if probes is not None else []
     if probe_dir is not None and resources is not None:
         findings += unreached_findings(resources, unreached_vms(probe_dir))
+        findings += trace_failure_findings(resources, trace_failures(probe_dir, resources))
     return probes, findings
 
 
@@ -158,14 +199,14 @@ class RunInputs:
 
 def verify(inputs: RunInputs, nodes: Mapping[str, NodeObservation]) -> Verification:
     """Node checks, then the data-plane checks of the probes, for the inputs' floating IPs."""
-    exp = inputs.expectations()
+    exp = fg_ports_in_use(inputs.expectations(), nodes)
     findings = run_node_checks(exp, nodes)
     probes, dataplane = _probe_findings(
         exp, nodes, inputs.resources, inputs.probe_dir, inputs.probes
     )
     findings += dataplane
     rows = fip_rows(exp, nodes, findings, probes, vm_names(inputs.resources))
-    return Verification(exp, nodes, findings, probes, rows)
+    return Verification(exp, nodes, findings, probes, rows, run_scope(inputs.resources))
 
 
 def verify_run_dir(

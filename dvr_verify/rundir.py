@@ -88,10 +88,10 @@ class RunSettings:
         values["trace_destinations"] = [str(d) for d in values.get("trace_destinations") or ()]
         for dest in values["trace_destinations"]:
             try:
-                ipaddress.ip_address(dest)
+                ipaddress.IPv4Address(dest)  # the traceroutes (scapy, or the VM's) are IPv4
             except ValueError:
                 raise SettingsError(
-                    f"dvr_verify_trace_destinations: {dest!r} is not an IP address"
+                    f"dvr_verify_trace_destinations: {dest!r} is not an IPv4 address"
                 ) from None
         return cls(**values)
 

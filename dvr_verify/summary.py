@@ -1,8 +1,10 @@
-"""One summary row per floating IP: where it lives, who answers for it, its path, its verdict."""
+"""One summary row per floating IP (where it lives, who answers for it, its path, its verdict), and
+the run's verdict (`run_verdict`: failures, and in strict mode what of its own was not verified)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from dvr_verify.checks.common import Nodes
@@ -58,3 +60,66 @@ def fip_rows(
             }
         )
     return rows
+
+
+# --- the run's verdict ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunScope:
+    """What a verify run made: its floating IPs, its VMs (`<name> <fixed ip>`, as the data-plane
+    checks name a VM without FIP) and its router. A finding is the run's own when its subject is
+    one of these, or its subject or namespace names the run's router (`router <id>`,
+    `<host> qrouter-<id>`, `<host> fip-<net> router <id>`)."""
+
+    fips: frozenset[str] = frozenset()
+    vms: frozenset[str] = frozenset()
+    router_id: str = ""
+
+    def owns(self, finding: Finding) -> bool:
+        """Whether `finding` is about the run's own resources (not another router's, say)."""
+        if finding.subject in self.fips or finding.subject in self.vms:
+            return True
+        router = self.router_id
+        return bool(router) and (router in finding.subject or router in finding.namespace)
+
+
+@dataclass(frozen=True)
+class RunVerdict:
+    """Whether a run passes: no failure and, in strict mode, nothing of its own not verified."""
+
+    failures: tuple[Finding, ...]
+    unverified: tuple[Finding, ...]
+    strict: bool
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures and not (self.strict and self.unverified)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the run passed, else 1."""
+        return 0 if self.passed else 1
+
+    def lines(self) -> list[str]:
+        """The strict-mode lines of the summary: each unverified finding of the run and why."""
+        if not self.strict:
+            return []
+        if not self.unverified:
+            return ["Strict mode: every verdict about this run's own resources was reached"]
+        lines = [f"Strict mode: FAILED, {len(self.unverified)} not verified of this run's own"]
+        for f in self.unverified:
+            where = f" @ {f.node}" if f.node else ""
+            lines.append(f"  {f.check} {f.subject}{where}: {f.observed or 'not verified'}")
+        return lines
+
+
+def run_verdict(
+    findings: Sequence[Finding], scope: RunScope | None, *, strict: bool = False
+) -> RunVerdict:
+    """The verdict of a run: any failure fails it; with `strict`, so does any "not verified"
+    about its own resources (`scope`; None, an audit: whatever it verified, every finding)."""
+    unverified = tuple(
+        f for f in findings if f.status is Status.NOT_VERIFIED and (scope is None or scope.owns(f))
+    )
+    return RunVerdict(tuple(f for f in findings if f.failed), unverified, strict)

@@ -113,16 +113,8 @@ arp:
       description: Requests sent for this target (O(count)).
       type: int
       sample: 2
-scapy_version:
-  description: The scapy version used.
-  returned: success
-  type: str
-  sample: 2.8.0
-elapsed:
-  description: Seconds the probe took (send and listen window).
-  returned: success
-  type: float
-  sample: 2.21
+scapy_version: {description: "The scapy version used.", returned: success, type: str, sample: 2.8.0}
+elapsed: {description: "Seconds the probe took.", returned: success, type: float, sample: 2.21}
 """
 
 from ansible.module_utils.dvr_probe_common import LIMITS, arp_probe, ipv4_list  # noqa: E402

@@ -117,16 +117,8 @@ truncated:
   returned: success
   type: bool
   sample: false
-scapy_version:
-  description: The scapy version used.
-  returned: success
-  type: str
-  sample: 2.8.0
-elapsed:
-  description: Seconds the capture took.
-  returned: success
-  type: float
-  sample: 10.01
+scapy_version: {description: "The scapy version used.", returned: success, type: str, sample: 2.8.0}
+elapsed: {description: "Seconds the capture took.", returned: success, type: float, sample: 10.01}
 """
 
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402

@@ -42,8 +42,10 @@ options:
   state_path:
     description:
       - The L3 agent's C(state_path) holding C(fip-linklocal-networks) and C(fip-priorities).
+      - When omitted, C(state_path) of the C([DEFAULT]) section of C(/etc/neutron/neutron.conf)
+        and C(/etc/neutron/l3_agent.ini) (read through O(command_prefix); the later file wins, as
+        for the agent), else V(/var/lib/neutron). RV(l3_agent_state.state_path_source) says which.
     type: str
-    default: /var/lib/neutron
   collect_ovs:
     description:
       - Read Open vSwitch bridges, ports, interfaces and flows.
@@ -100,7 +102,6 @@ EXAMPLES = r"""
   dvr_collect:
     command_prefix: ["docker", "exec", "neutron_l3_agent"]
     ovs_command_prefix: ["docker", "exec", "openvswitch_vswitchd"]
-    state_path: /var/lib/neutron
     parallel: 16
 """
 
@@ -330,6 +331,12 @@ l3_agent_state:
       description: The directory read.
       type: str
       sample: /var/lib/neutron
+    state_path_source:
+      description:
+        - Where O(state_path) came from, V(option), the configuration file that set it
+          (V(/etc/neutron/l3_agent.ini), V(/etc/neutron/neutron.conf)) or V(default).
+      type: str
+      sample: /etc/neutron/neutron.conf
     fip_linklocal_networks:
       description:
         - C(fip-linklocal-networks) lines C(<router_id>,<cidr>); status V(ok), V(missing) or

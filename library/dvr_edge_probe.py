@@ -142,16 +142,8 @@ send_errors:
   returned: success
   type: dict
   sample: {}
-scapy_version:
-  description: The scapy version used.
-  returned: success
-  type: str
-  sample: 2.8.0
-elapsed:
-  description: Seconds the module took.
-  returned: success
-  type: float
-  sample: 1.4
+scapy_version: {description: "The scapy version used.", returned: success, type: str, sample: 2.8.0}
+elapsed: {description: "Seconds the module took.", returned: success, type: float, sample: 1.4}
 """
 
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402

@@ -123,16 +123,8 @@ send_errors:
   returned: success
   type: dict
   sample: {"172.30.89.152": ["seq 32768: Message too long"]}
-scapy_version:
-  description: The scapy version used.
-  returned: success
-  type: str
-  sample: 2.8.0
-elapsed:
-  description: Seconds the probe took.
-  returned: success
-  type: float
-  sample: 0.12
+scapy_version: {description: "The scapy version used.", returned: success, type: str, sample: 2.8.0}
+elapsed: {description: "Seconds the probe took.", returned: success, type: float, sample: 0.12}
 """
 
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402

@@ -118,16 +118,8 @@ errors:
   returned: success
   type: dict
   sample: {"vm-2": "network namespace vm-vm-2: No such file or directory"}
-scapy_version:
-  description: The scapy version used.
-  returned: success
-  type: str
-  sample: 2.8.0
-elapsed:
-  description: Seconds the sweep took.
-  returned: success
-  type: float
-  sample: 0.05
+scapy_version: {description: "The scapy version used.", returned: success, type: str, sample: 2.8.0}
+elapsed: {description: "Seconds the sweep took.", returned: success, type: float, sample: 0.05}
 """
 
 from ansible.module_utils.dvr_probe_common import (  # noqa: E402

@@ -9,6 +9,7 @@ The returned document is schema 1 of docs/design.md ("Collector output").
 
 from __future__ import annotations
 
+import configparser
 import copy
 import fnmatch
 import json
@@ -34,7 +35,7 @@ ARGUMENT_SPEC = {
     "namespaces": {"type": "list", "elements": "str", "default": ["*"]},
     "command_prefix": {"type": "list", "elements": "str", "default": []},
     "ovs_command_prefix": {"type": "list", "elements": "str"},  # None: same as command_prefix
-    "state_path": {"type": "str", "default": "/var/lib/neutron"},
+    "state_path": {"type": "str"},  # None: the L3 agent's configuration says (L3_AGENT_CONFIG)
     "collect_ovs": {"type": "bool", "default": True},
     "collect_iptables": {"type": "bool", "default": True},
     "parallel": {"type": "int", "default": 8},
@@ -55,6 +56,12 @@ DEFAULT_OPTIONS = dict(
 )
 
 IPTABLES_TABLES = ("nat", "raw", "mangle", "filter")
+
+# Where the L3 agent reads [DEFAULT] state_path, in the order it loads them (the last one that sets
+# it wins): `neutron-l3-agent --config-file neutron.conf --config-file l3_agent.ini` (DevStack,
+# distribution packages, kolla inside its container); neutron's own default otherwise.
+L3_AGENT_CONFIG = ("/etc/neutron/neutron.conf", "/etc/neutron/l3_agent.ini")
+NEUTRON_STATE_PATH = "/var/lib/neutron"
 
 OPENFLOW_VERSIONS = (
     "OpenFlow10",
@@ -625,12 +632,52 @@ def _state_file(
     return {"status": "ok", "entries": entries}
 
 
+def _config_state_path(
+    run: Runner, prefix: List[str], path: str, errors: List[dict]
+) -> Optional[str]:
+    """[DEFAULT] state_path of one oslo.config file, None when it is absent or does not set it."""
+    argv = [*prefix, "cat", path]
+    rc, out, err = run(argv)
+    if rc != 0:
+        if "No such file" not in err:
+            errors.append(_error("l3 agent config " + path, argv, rc, err))
+        return None
+    parser = configparser.RawConfigParser(strict=False, interpolation=None)
+    try:
+        parser.read_string(out, source=path)
+    except configparser.Error as exc:
+        errors.append(_error("l3 agent config %s: %s" % (path, exc), argv, 0, ""))
+        return None
+    value = (parser.defaults().get("state_path") or "").strip()
+    if value and not value.startswith("/"):  # $substitution or relative: not a path to read
+        what = "l3 agent config %s: state_path %r is no absolute path" % (path, value)
+        errors.append(_error(what, argv, 0, ""))
+        return None
+    return value or None
+
+
+def state_path_of(run: Runner, opts: Dict[str, Any], errors: List[dict]) -> Tuple[str, str]:
+    """(state_path, where it came from): the option, else the L3 agent's configuration files,
+    else neutron's default."""
+    if opts["state_path"]:
+        return opts["state_path"], "option"
+    found = (NEUTRON_STATE_PATH, "default")
+    for path in L3_AGENT_CONFIG:
+        value = _config_state_path(run, opts["command_prefix"], path, errors)
+        if value:
+            found = (value, path)
+    return found
+
+
 def collect_l3_agent_state(run: Runner, opts: Dict[str, Any], errors: List[dict]) -> Dict[str, Any]:
-    """The L3 agent's fip-linklocal-networks and fip-priorities files."""
-    state_path = opts["state_path"].rstrip("/") or "/"
+    """The L3 agent's fip-linklocal-networks and fip-priorities files, and where its state_path
+    came from."""
+    state_path, source = state_path_of(run, opts, errors)
+    state_path = state_path.rstrip("/") or "/"
     prefix = opts["command_prefix"]
     return {
         "state_path": state_path,
+        "state_path_source": source,
         "fip_linklocal_networks": _state_file(
             run, prefix, state_path + "/fip-linklocal-networks", ("router_id", "cidr"), errors
         ),

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dvr_verify.checks.common import Findings, Nodes
 from dvr_verify.expect import (
     Expectations,
+    FixedIP,
     FloatingIPExpectation,
     Placement,
     Port,
@@ -43,14 +44,15 @@ def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectati
     return {f.address: f for f in exp.fips}
 
 
-def _router_of(exp: Expectations, fixed_ip: IPAddress) -> tuple[RouterExpectation, Port] | None:
-    """The distributed router serving a VM's subnet, and its qr port there."""
+def _router_of(exp: Expectations, fixed_ip: IPAddress) -> tuple[RouterExpectation, FixedIP] | None:
+    """The distributed router serving a VM's subnet and its qr port's address there (a qr port
+    may carry an IPv6 subnet's address too, in any order)."""
     for router in exp.routers.values():
         for port in router.interface_ports:
             for fixed in port.fixed_ips:
                 subnet = exp.subnets.get(fixed.subnet_id)
                 if subnet is not None and fixed_ip in subnet.cidr:
-                    return router, port
+                    return router, fixed
     return None
 
 
@@ -108,9 +110,9 @@ def _egress(
         who = "the FIP and the fg- MAC of the VM's host"
     else:
         found = _router_of(exp, capture.fixed_ip)
-        if found is None or found[0].gateway_port is None:
-            return
-        gw = found[0].gateway_port
+        gw = found[0].gateway_port if found else None
+        if gw is None or not gw.ips():
+            return  # no IPv4 gateway address to SNAT to
         subject, src_ip, want = f"{capture.vm} {capture.fixed_ip}", gw.ips()[0], gw.mac
         who = "the router gateway IP and the SNAT host's qg- MAC"
     leaked = [f for f in capture.frames if f.src_ip == capture.fixed_ip]
@@ -154,12 +156,16 @@ def _fpr_address(nodes: Nodes | None, host: str, router: RouterExpectation) -> I
     return addrs[0].ip if addrs else None
 
 
+def _address_on(port: Port, subnet_id: str) -> IPAddress | None:
+    return next((f.address for f in port.fixed_ips if f.subnet_id == subnet_id), None)
+
+
 def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Nodes | None) -> None:
     found = _router_of(exp, trace.source_ip)
     if found is None:
         return
-    router, qr_port = found
-    qr_ip = next(iter(qr_port.ips()), None)
+    router, qr_fixed = found
+    qr_ip = qr_fixed.address
     fip = next((f for f in exp.fips if f.fixed_ip == trace.source_ip), None)
     ext_gw = exp.ext_gateway(router.ext_net_id or "")
     subject = str(fip.address) if fip else f"{trace.vm} {trace.source_ip}"
@@ -173,8 +179,8 @@ def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Node
             )
             return
     else:
-        sg = router.snat_port_on(qr_port.fixed_ips[0].subnet_id)
-        middle = next(iter(sg.ips()), None) if sg else None
+        sg = router.snat_port_on(qr_fixed.subnet_id)
+        middle = _address_on(sg, qr_fixed.subnet_id) if sg else None
         label = "sg- address"
     want = (qr_ip, middle, ext_gw)
     got = trace.addresses[:3]

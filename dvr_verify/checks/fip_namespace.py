@@ -6,11 +6,61 @@ _add_rtr_ext_route_rule_to_route_table).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 from dvr_verify.checks.common import At, Findings, Nodes
 from dvr_verify.expect import Expectations, Port, Presence, int_of_ip
 from dvr_verify.findings import Status
+from dvr_verify.model import NodeObservation
+
+AGENT_GW_RACE = (
+    "Neutron made several for one host: two routers' first floating IPs on it at once race in"
+    " create_fip_agent_gw_port_if_not_exists"
+)
+
+
+def fg_ports_in_use(exp: Expectations, nodes: Mapping[str, NodeObservation]) -> Expectations:
+    """Where Neutron has several agent gateway ports for one host and network, the expectations
+    with the one whose fg- device that host's fip- namespace has (the others are a leak that
+    `fg.port_unique` names once, not a fault of every check that uses the fg- port)."""
+    chosen = {}
+    for (ext, host), ports in exp.fg_duplicates.items():
+        node = nodes.get(host)
+        ns = node.ns(f"fip-{ext}") if node is not None else None
+        used = [p for p in ports if ns is not None and ns.link(p.device("fg-")) is not None]
+        if used:
+            chosen[(ext, host)] = used[0]
+    if not chosen:
+        return exp
+    fg_ports = {**exp.fg_ports, **chosen}
+    fips = tuple(
+        replace(f, fg_port=fg_ports.get((f.ext_net_id, f.host), f.fg_port)) if f.host else f
+        for f in exp.fips
+    )
+    return replace(exp, fg_ports=fg_ports, fips=fips)
+
+
+def _fg_port_unique(fin: Findings, exp: Expectations, ext: str, host: str, subject: str) -> None:
+    """One network:floatingip_agent_gateway port per host and external network."""
+    ports = exp.fg_duplicates.get((ext, host), ())
+    in_use = exp.fg_port(ext, host)
+    fin.verdict(
+        "fg.port_unique",
+        not ports,
+        subject,
+        node=host,
+        namespace=f"fip-{ext}",
+        expected="one network:floatingip_agent_gateway port for this host and network",
+        observed=(
+            f"{len(ports)}: {', '.join(p.id for p in ports)} (in use: "
+            f"{in_use.id if in_use else 'none'}; {AGENT_GW_RACE})"
+            if ports
+            else "one"
+        ),
+        hint=f"openstack port list --device-owner network:floatingip_agent_gateway "
+        f"--network {ext} --host {host}  (delete the unused: openstack port delete <id>)",
+    )
 
 
 def _fg_device(at: At, port: Port) -> str | None:
@@ -76,6 +126,7 @@ def check_fip_namespaces(exp: Expectations, nodes: Nodes) -> list:
                 f"--network {ext} --host {host}",
             )
             continue
+        _fg_port_unique(fin, exp, ext, host, subject)
         ns = fin.namespace(nodes, host, ns_exp.name, "fg.namespace", subject)
         if ns is not None:
             _fip_namespace(fin.at(host, ns, subject), exp, port, ext)

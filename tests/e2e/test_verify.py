@@ -1,6 +1,7 @@
 """verify_dvr.yml end to end on the lab, then faults: each turns the run red with the right finding,
 and green again once repaired. Faults re-run collect, probe and check (playbooks/recheck.yml) on
-the resources the first run kept; nothing is provisioned twice.
+the resources the first run kept; nothing is provisioned twice. Every playbook runs in strict
+mode (dvr_verify_strict), as the CI jobs do: a "not verified" of the run's own is red too.
 
 Needs the lab (`make lab-up`); skipped with the reason otherwise. DVR_E2E_EXTRA_VARS (a JSON
 object) adds variables to the first run, e.g. `{"dvr_verify_vm_access": "ssh"}` to probe from
@@ -36,9 +37,11 @@ pytestmark = [
 
 
 def playbook(*args: str) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook on the lab in strict mode, as the CI jobs run (a later -e can undo it)."""
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"))
+    strict = ["-e", "dvr_verify_strict=true"]
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), *args],
+        [str(BIN / "ansible-playbook"), "-i", str(INVENTORY), *strict, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -107,17 +110,24 @@ def sh(host: testinfra.host.Host, command: str) -> None:
     assert result.rc == 0, f"{command}: {result.stderr}"
 
 
-def recheck(run: Run) -> set[tuple[str, str]]:
+def recheck(run: Run, *, red: bool) -> set[tuple[str, str]]:
+    """playbooks/recheck.yml on the kept run: it fails (rc != 0) when red, as verify_dvr.yml
+    does, and passes (rc 0) when green; the report's failed (check, subject) pairs."""
     result = playbook(
         "playbooks/recheck.yml", "-e", json.dumps({"dvr_verify_run_dir": str(run.dir)})
     )
-    assert result.returncode == 0, result.stdout[-6000:]
+    assert (result.returncode != 0) == red, (
+        f"recheck rc {result.returncode}, expected {'red' if red else 'green'}: "
+        + result.stdout[-6000:]
+    )
+    assert report(run.dir)["exit_code"] == int(red), result.stdout[-6000:]
     return failed_checks(run.dir)
 
 
 def test_first_run_is_green(kept_run: Run) -> None:
     data = report(kept_run.dir)
     assert data["counts"]["fail"] == 0
+    assert data["meta"]["strict"] is True and data["exit_code"] == 0
     checks = {f["check"] for f in data["findings"] if f["status"] == "pass"}
     assert {"fg.proxy_arp", "rfp.address", "fip.dnat", "fip.rule", *DATAPLANE_CHECKS} <= checks
 
@@ -186,13 +196,13 @@ def test_fault_turns_red_then_green(kept_run: Run, fault: str) -> None:
     host = node_host(kept_run)
     sh(host, broken)
     try:
-        failed = recheck(kept_run)
+        failed = recheck(kept_run, red=True)
         assert (check, subject) in failed, (
             f"{fault}: expected {check} to fail, got {sorted(failed)}"
         )
     finally:
         sh(host, repair)
-    assert recheck(kept_run) == set(), f"{fault}: still red after repair"
+    assert recheck(kept_run, red=False) == set(), f"{fault}: still red after repair"
 
 
 def test_infra_suite_on_the_kept_run(kept_run: Run) -> None:

@@ -6,7 +6,6 @@ import ipaddress
 import json
 from pathlib import Path
 
-import pytest
 from capture_loader import LAB29
 
 from dvr_verify.assemble import assemble, egress_per_vm
@@ -48,20 +47,46 @@ def test_traceroutes_over_ssh_are_read_from_the_vms_own_traceroute_output() -> N
     busybox = (fixtures / "traceroute-busybox-stars.txt").read_text()
     linux = (fixtures / "traceroute-linux-names.txt").read_text()
     text = f"== traceroute 10.9.9.9\n{busybox}== traceroute 10.2.0.2\n{linux}"
-    first, second = traceroutes_from_text("c1", "10.1.0.2", text)
+    (first, second), failures = traceroutes_from_text("c1", "10.1.0.2", text)
     assert str(first.destination) == "10.9.9.9" and str(first.source_ip) == "10.1.0.2"
     assert [str(a) if a else None for a in first.addresses] == ["10.1.0.1", None, None, None]
     assert str(second.destination) == "10.2.0.2" and second.addresses[0] is not None
+    assert failures == ()
 
 
-def test_a_vm_without_traceroute_is_one_clear_error() -> None:
+def test_a_vm_without_traceroute_is_one_clear_failure() -> None:
     from dvr_verify.assemble import traceroutes_from_text
 
     text = "== traceroute 172.30.0.1\nsudo: traceroute: command not found\n"
-    with pytest.raises(
-        ValueError, match=r"traceroute from c1 to 172\.30\.0\.1: not traceroute output"
-    ):
-        traceroutes_from_text("c1", "10.0.111.5", text)
+    traces, (failure,) = traceroutes_from_text("c1", "10.0.111.5", text)
+    assert traces == () and (failure.vm, failure.destination) == ("c1", "172.30.0.1")
+    assert "not traceroute output: 'sudo: traceroute: command not found'" in failure.reason
+
+
+def test_a_section_ssh_cut_short_is_a_failure_and_earlier_ones_count() -> None:
+    """Framed as probe.yml writes it: the VM closes each section, the controller adds ssh's rc."""
+    from dvr_verify.assemble import traceroutes_from_text
+
+    done = (LAB29 / "probes" / "traceroute-vm-with-fip.txt").read_text()
+    cut = done.splitlines(keepends=True)[:2]  # header and the first hop, then SSH went away
+    text = (
+        f"== ssh c1\n== traceroute 172.30.0.1\n{done}== end\n"
+        f"== traceroute 203.0.113.1\n{''.join(cut)}client_loop: send disconnect: Broken pipe\n"
+        "== ssh exit 255\n"
+    )
+    (trace,), (failure,) = traceroutes_from_text("c1", "10.0.111.251", text)
+    assert str(trace.destination) == "172.30.0.1" and len(trace.hops) == 3
+    assert failure.destination == "203.0.113.1"
+    assert "ssh exit 255" in failure.reason and "Broken pipe" in failure.reason
+
+
+def test_ssh_that_ran_no_traceroute_is_one_failure_for_the_vm() -> None:
+    from dvr_verify.assemble import traceroutes_from_text
+
+    text = "== ssh c1\nConnection closed by UNKNOWN port 65535\n== ssh exit 255\n"
+    traces, (failure,) = traceroutes_from_text("c1", "10.0.111.5", text)
+    assert traces == () and failure.destination == ""
+    assert "ssh exit 255" in failure.reason and "Connection closed" in failure.reason
 
 
 def test_a_vm_ssh_did_not_reach_gets_no_egress_capture(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from capture_loader import LAB29, LAB29_HOSTS, load_capture
 
-from dvr_verify.checks import NODE_CHECKS, run_node_checks
+from dvr_verify.checks import NODE_CHECKS, fg_ports_in_use, run_node_checks
 from dvr_verify.expect import build_expectations, load_snapshot
 from dvr_verify.findings import Finding, Status
 from dvr_verify.model import parse_node
@@ -504,10 +504,44 @@ def test_breakage_is_found(breakage, check: str, role: str, status: Status) -> N
         assert hit.expected and hit.observed
 
 
+def duplicate_fg_port(snapshot: dict[str, Any], host: str) -> tuple[str, str]:
+    """A second agent gateway port for `host`, as Neutron's create_fip_agent_gw_port_if_not_exists
+    race leaves it (its id sorts first, so the port in use is not the first found); returns the
+    ids (in use, duplicate)."""
+    real = next(
+        p
+        for p in snapshot["ports"]
+        if p["device_owner"] == "network:floatingip_agent_gateway" and p["binding:host_id"] == host
+    )
+    dup = {**copy.deepcopy(real), "id": "00000000-0000-4000-8000-000000000001"}
+    dup["mac_address"] = "fa:16:3e:00:00:01"
+    snapshot["ports"].append(dup)
+    return real["id"], dup["id"]
+
+
+def test_two_agent_gateway_ports_for_one_host_fail_once() -> None:
+    """Two routers' first FIPs on a host at once can make Neutron create two agent gateway ports
+    for it (seen with two runs at the same time on the lab). `fg.port_unique` names both and the
+    one in use; the checks that use the fg- port judge the port the node really has."""
+    snapshot = copy.deepcopy(_SNAPSHOT)
+    in_use, dup = duplicate_fg_port(snapshot, HOSTS[CMP])
+    findings = run(copy.deepcopy(_DOCS), snapshot)
+    failed = [f for f in findings if f.failed]
+    assert [f.check for f in failed] == ["fg.port_unique"], [f.line() for f in failed]
+    assert failed[0].node == HOSTS[CMP]
+    assert dup in failed[0].observed and f"in use: {in_use}" in failed[0].observed
+    exp = fg_ports_in_use(
+        build_expectations(snapshot), {h: parse_node(d) for h, d in _DOCS.items()}
+    )
+    fip = next(f for f in exp.fips if f.host == HOSTS[CMP])
+    assert fip.fg_port is not None and fip.fg_port.id == in_use  # arp.responder's, egress's MAC
+
+
 def test_every_check_id_can_fail() -> None:
-    """Each check id that passes on the capture fails under at least one breakage above."""
+    """Each check id that passes on the capture fails under at least one breakage above (or, for
+    API-side faults, a test of its own)."""
     passing = {f.check for f in run(copy.deepcopy(_DOCS))}
-    broken = {c for _, _, c, _, _ in BREAKAGES}
+    broken = {c for _, _, c, _, _ in BREAKAGES} | {"fg.port_unique"}
     assert passing - broken == set()
 
 

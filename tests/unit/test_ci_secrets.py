@@ -79,6 +79,9 @@ def _resolve(template: Any, scope: Mapping[str, Any], depth: int = 0) -> Any:
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)
     env.filters.update(dirname=posixpath.dirname, basename=posixpath.basename, quote=shlex.quote)
     env.filters["ternary"] = lambda value, yes, no: yes if value else no
+    # where ansible-playbook runs (the job's cwd): what a relative path's realpath starts from
+    cwd = scope.get("__cwd__", "/")
+    env.filters["ansible.builtin.realpath"] = lambda p: posixpath.normpath(posixpath.join(cwd, p))
     env.tests["abs"] = posixpath.isabs
     names = jinja2.meta.find_undeclared_variables(env.parse(template))
     values = {n: _resolve(scope[n], scope, depth + 1) for n in names if n in scope}
@@ -92,6 +95,7 @@ def _role_scope(project: str) -> dict[str, Any]:
     scope: dict[str, Any] = {**_yaml(ROLE / "defaults/main.yml"), **_yaml(ROLE / "vars/main.yml")}
     scope.update(role_path=f"{project}/roles/dvr_verify", dvr_verify_run_id=RUN_ID)
     scope["__env__"] = {"PWD": project}
+    scope["__cwd__"] = project
     for task in _tasks(_yaml(ROLE / "tasks" / "setup.yml")):
         module, args = _module(task)
         if module == "set_fact" and "dvr_verify_run_path" in args:

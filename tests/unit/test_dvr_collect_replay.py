@@ -8,7 +8,20 @@ from pathlib import Path
 
 import pytest
 from capture_loader import L3_NAMESPACES, LAB29, LAB29_HOSTS, replay_runner
-from dvr_collect import collect_node, flow_protocol, select_namespaces
+from dvr_collect import (
+    L3_AGENT_CONFIG,
+    NEUTRON_STATE_PATH,
+    collect_node,
+    flow_protocol,
+    select_namespaces,
+)
+
+from dvr_verify.checks import run_node_checks
+from dvr_verify.expect import build_expectations, load_snapshot
+from dvr_verify.findings import Status
+from dvr_verify.model import parse_node
+
+STATE_FILES = ("fip-linklocal-networks", "fip-priorities")
 
 
 @pytest.mark.parametrize("host", LAB29_HOSTS)
@@ -88,7 +101,9 @@ def test_no_namespaces_and_legacy_only() -> None:
     assert doc["namespaces"] == []
     assert doc["ovs"]["available"] is False and doc["ovs"]["errors"][0]["rc"] == 127
     assert doc["l3_agent_state"]["fip_priorities"] == {"status": "error", "entries": []}
-    assert len(doc["errors"]) == 2  # both state files unreadable
+    unreadable = [e["command"].split()[-1] for e in doc["errors"]]  # config and state files
+    assert unreadable == [*L3_AGENT_CONFIG, *(f"{NEUTRON_STATE_PATH}/{f}" for f in STATE_FILES)]
+    assert doc["l3_agent_state"]["state_path_source"] == "default"
 
 
 def _failing(host_dir: Path, fails: Callable[[list[str]], bool]):
@@ -130,3 +145,72 @@ def test_no_iptables_backend_answering_is_not_collected() -> None:
         assert ns["status"] == "ok"
         assert ns["iptables"]["collected"] is False
         assert any(e["what"].startswith("iptables") for e in ns["errors"])
+
+
+# DevStack's /etc/neutron/neutron.conf (lib/neutron: iniset $NEUTRON_CONF DEFAULT state_path
+# $DATA_DIR/neutron, DATA_DIR=/opt/stack/data), an excerpt.
+DEVSTACK_NEUTRON_CONF = """[DEFAULT]
+state_path = /opt/stack/data/neutron
+use_syslog = False
+core_plugin = ml2
+transport_url = rabbit://stackrabbit:secret@10.0.0.5:5672/
+
+[oslo_concurrency]
+lock_path = $state_path/lock
+
+[agent]
+root_helper_daemon = sudo /usr/local/bin/neutron-rootwrap-daemon /etc/neutron/rootwrap.conf
+"""
+
+
+def _devstack_node(configs: dict[str, str]):
+    """The lab node's replay with its state files under `state_path` and the given configs."""
+    state_path = "/opt/stack/data/neutron/"
+    replay = replay_runner(LAB29 / LAB29_HOSTS[1], [])
+
+    def run(argv: list[str]) -> tuple[int, str, str]:
+        if argv[0] == "cat" and argv[1] in configs:
+            return 0, configs[argv[1]], ""
+        if argv[0] == "cat" and not argv[1].startswith(state_path):
+            return 1, "", f"cat: {argv[1]}: No such file or directory"
+        return replay(argv)
+
+    return run
+
+
+def test_the_state_path_is_the_l3_agents_own_when_not_given() -> None:
+    """DevStack keeps the state files in /opt/stack/data/neutron: read there, they verify."""
+    run = _devstack_node({"/etc/neutron/neutron.conf": DEVSTACK_NEUTRON_CONF})
+    doc = collect_node(run, {"namespaces": L3_NAMESPACES})
+    exp = build_expectations(load_snapshot(LAB29 / "api"))
+    findings = run_node_checks(exp, {LAB29_HOSTS[1]: parse_node(doc)})
+    states = {f.status for f in findings if f.check in ("rfp.state_file", "fip.priority_state")}
+    assert states and states <= {Status.PASS}
+    state = doc["l3_agent_state"]
+    assert state["state_path"] == "/opt/stack/data/neutron" and doc["errors"] == []
+    assert state["state_path_source"] == "/etc/neutron/neutron.conf"
+
+
+def test_the_l3_agent_ini_wins_and_an_explicit_state_path_wins_over_both() -> None:
+    ini = "[DEFAULT]\n# written by the operator\nstate_path = /opt/stack/data/neutron/\n"
+    configs = {
+        "/etc/neutron/neutron.conf": "[DEFAULT]\nstate_path = /var/lib/neutron\n",
+        "/etc/neutron/l3_agent.ini": ini,
+    }
+    run = _devstack_node(configs)
+    state = collect_node(run, {"namespaces": L3_NAMESPACES})["l3_agent_state"]
+    assert (state["state_path"], state["state_path_source"]) == (
+        "/opt/stack/data/neutron",
+        "/etc/neutron/l3_agent.ini",
+    )
+    options = {"namespaces": L3_NAMESPACES, "state_path": "/srv/neutron"}
+    given = collect_node(run, options)["l3_agent_state"]
+    assert (given["state_path"], given["state_path_source"]) == ("/srv/neutron", "option")
+    assert given["fip_priorities"]["status"] == "missing"
+
+
+def test_an_unparseable_config_is_listed_and_the_default_used() -> None:
+    run = _devstack_node({"/etc/neutron/neutron.conf": "state_path = /opt/stack/data/neutron\n"})
+    doc = collect_node(run, {"namespaces": L3_NAMESPACES})
+    assert doc["l3_agent_state"]["state_path_source"] == "default"
+    assert doc["errors"][0]["what"].startswith("l3 agent config /etc/neutron/neutron.conf: ")

@@ -45,6 +45,11 @@ def test_settings_as_ansible_passes_them() -> None:
         ("abandon_after", "59", r"dvr_verify_abandon_after: a whole number >= 600"),
         ("keep", "perhaps", r"dvr_verify_keep: true or false"),
         ("trace_destinations", ["gw"], r"dvr_verify_trace_destinations: 'gw' is not an IP"),
+        (
+            "trace_destinations",
+            ["2001:db8::2"],
+            r"dvr_verify_trace_destinations: '2001:db8::2' is not an IPv4 address",
+        ),
     ],
 )
 def test_a_bad_setting_is_one_line_naming_the_variable(key: str, value, message: str) -> None:
