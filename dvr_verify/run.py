@@ -19,6 +19,7 @@ from typing import Any
 
 from dvr_verify.assemble import (
     RunResources,
+    RunVM,
     TraceFailure,
     assemble,
     run_vms,
@@ -109,23 +110,22 @@ def gateway_ip(exp: Expectations, resources: Provisioned | None) -> str | None:
     return str(ips[0]) if ips else None
 
 
+def _vm_not_verified(vm: RunVM, check: str, observed: str, hint: str) -> Finding:
+    """'Not verified' of an in-VM probe, named as the data-plane checks name the VM: its FIP, or
+    the VM and its fixed IP."""
+    subject = vm.fip or f"{vm.name} {vm.ip}"
+    return Finding(check, Status.NOT_VERIFIED, subject, observed=observed, hint=hint)
+
+
 def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Finding]:
-    """'Not verified' for the in-VM probes of VMs SSH did not reach (named as the data-plane
-    checks name them: the FIP, or the VM and its fixed IP)."""
+    """'Not verified' for the in-VM probes of VMs SSH did not reach."""
     out = []
-    for vm in run_vms(resources):
-        if vm.name not in names:
-            continue
-        for check in ("egress.source", "trace.path"):
-            out.append(
-                Finding(
-                    check=check,
-                    status=Status.NOT_VERIFIED,
-                    subject=vm.fip or f"{vm.name} {vm.ip}",
-                    observed=f"no SSH into VM {vm.name}: its probe did not run",
-                    hint=f"ssh -F <run dir>/ssh_config {vm.name}",
-                )
-            )
+    for vm in (vm for vm in run_vms(resources) if vm.name in names):
+        observed, hint = (
+            f"no SSH into VM {vm.name}: its probe did not run",
+            f"ssh -F <run dir>/ssh_config {vm.name}",
+        )
+        out += [_vm_not_verified(vm, c, observed, hint) for c in ("egress.source", "trace.path")]
     return out
 
 
@@ -137,17 +137,11 @@ def trace_failure_findings(
     by_name = {vm.name: vm for vm in run_vms(resources)}
     out = []
     for failure in failures:
-        vm = by_name[failure.vm]
-        to = f" to {failure.destination}" if failure.destination else ""
-        out.append(
-            Finding(
-                check="trace.path",
-                status=Status.NOT_VERIFIED,
-                subject=vm.fip or f"{vm.name} {vm.ip}",
-                observed=f"traceroute from {vm.name}{to}: {failure.reason}",
-                hint=f"traceroute -n {failure.destination or '<destination>'}  (inside {vm.name})",
-            )
-        )
+        vm, dest = by_name[failure.vm], failure.destination
+        to = f" to {dest}" if dest else ""
+        observed = f"traceroute from {vm.name}{to}: {failure.reason}"
+        hint = f"traceroute -n {dest or '<destination>'}  (inside {vm.name})"
+        out.append(_vm_not_verified(vm, "trace.path", observed, hint))
     return out
 
 

@@ -8,10 +8,14 @@ files). `replay_runner` answers each command the collector issues with the captu
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from dvr_collect import SYSCTL_SCRIPT, collect_node
+
+from dvr_verify.provision import ProvisionedVM
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LAB29 = FIXTURES / "neutron-29-lab"
@@ -81,3 +85,19 @@ def replay_runner(host_dir: Path, calls: list[list[str]]):
 def load_capture(host_dir: Path) -> dict[str, Any]:
     """The schema-1 document `collect_node` returns on the captured node."""
     return collect_node(replay_runner(host_dir, []), {"namespaces": L3_NAMESPACES, "parallel": 1})
+
+
+def capture_vm(name: str, fip: str | None, port: str, ip: str) -> ProvisionedVM:
+    """A run's VM on node-12 of the capture, in its tenant subnet 10.0.111.0/24."""
+    return ProvisionedVM(name, LAB29_HOSTS[1], port, "dev", "fa:16:3e:00:00:01", ip, 24,
+                         "10.0.111.1", 1500, fip, "fip-id" if fip else None)  # fmt: skip
+
+
+def capture_run_dir(run_dir: Path) -> Path:
+    """`run_dir` with the capture's api/ and nodes/<host>.json: an audit's directory (no
+    resources.json)."""
+    shutil.copytree(LAB29 / "api", run_dir / "api")
+    (run_dir / "nodes").mkdir()
+    for host in LAB29_HOSTS:
+        (run_dir / "nodes" / f"{host}.json").write_text(json.dumps(load_capture(LAB29 / host)))
+    return run_dir

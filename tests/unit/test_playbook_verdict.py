@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from capture_loader import LAB29, LAB29_HOSTS, load_capture
+from capture_loader import LAB29, LAB29_HOSTS, capture_vm, load_capture
 
-from dvr_verify.provision import Provisioned, ProvisionedVM
+from dvr_verify.provision import Provisioned
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).with_name("ansible-playbook")
@@ -72,16 +72,11 @@ def piece(tmp_path: Path, phases: list[str]) -> Path:
     return path
 
 
-def _vm(name: str, fip: str | None, port: str, ip: str) -> ProvisionedVM:
-    return ProvisionedVM(name, LAB29_HOSTS[1], port, "dev", "fa:16:3e:00:00:01", ip, 24,
-                         "10.0.111.1", 1500, fip, "fip-id" if fip else None)  # fmt: skip
-
-
 def kept_run(run_dir: Path, unreached: list[str]) -> None:
     """A kept run on the real capture: its API snapshot and resources; SSH reached none of
     `unreached`."""
     shutil.copytree(LAB29 / "api", run_dir / "api")
-    vms = [_vm("vm1", FIP, PORT, FIXED), _vm("nofip", None, "p2", "10.0.111.135")]
+    vms = [capture_vm("vm1", FIP, PORT, FIXED), capture_vm("nofip", None, "p2", "10.0.111.135")]
     made = Provisioned("r1", "dvr-verify-run-r1", router_id=ROUTER, vms=vms)
     (run_dir / "resources.json").write_text(json.dumps(made.as_dict()))
     (run_dir / "probes").mkdir()

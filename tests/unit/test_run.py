@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
-from capture_loader import LAB29, LAB29_HOSTS, load_capture
+from capture_loader import LAB29, LAB29_HOSTS, capture_run_dir, capture_vm
 
 from dvr_verify.findings import Status
 from dvr_verify.provision import Provisioned, ProvisionedVM
@@ -17,18 +16,13 @@ FIP, FIXED, PORT = "172.30.89.152", "10.0.111.251", "68cb0667-11ac-42fa-bb3b-2e7
 
 
 def _vm(name: str, fip: str | None, port: str = PORT) -> ProvisionedVM:
-    return ProvisionedVM(name, LAB29_HOSTS[1], port, "dev", "fa:16:3e:00:00:01", FIXED, 24,
-                         "10.0.111.1", 1500, fip, "fip-id" if fip else None)  # fmt: skip
+    return capture_vm(name, fip, port, FIXED)
 
 
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """api/ and nodes/ of the capture; no resources.json (an audit's directory)."""
-    shutil.copytree(LAB29 / "api", tmp_path / "api")
-    (tmp_path / "nodes").mkdir()
-    for host in LAB29_HOSTS:
-        (tmp_path / "nodes" / f"{host}.json").write_text(json.dumps(load_capture(LAB29 / host)))
-    return tmp_path
+    return capture_run_dir(tmp_path)
 
 
 def test_an_audit_checks_every_fip_of_the_snapshot(run_dir: Path) -> None:

@@ -5,16 +5,15 @@ verified" never fails it. Then the same through `dvr-verify check --strict` on t
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import yaml
-from capture_loader import LAB29, LAB29_HOSTS, load_capture
+from capture_loader import capture_run_dir, capture_vm
 
 from dvr_verify.cli import main
 from dvr_verify.findings import Finding, Status
-from dvr_verify.provision import Provisioned, ProvisionedVM
+from dvr_verify.provision import Provisioned
 from dvr_verify.summary import RunScope, run_verdict
 
 ROUTER, OTHER = "b0853bf0-1485-48a3-8d0d-f4f684bca6f8", "0e4d1f5a-9c3b-4f7e-8a61-2d5c7b9e3f10"
@@ -77,19 +76,11 @@ def test_an_audit_in_strict_mode_counts_every_not_verified() -> None:
     assert run_verdict([FOREIGN["another router"]], None).passed
 
 
-def _vm(name: str, fip: str | None, port: str, ip: str) -> ProvisionedVM:
-    return ProvisionedVM(name, LAB29_HOSTS[1], port, "dev", "fa:16:3e:00:00:01", ip, 24,
-                         "10.0.111.1", 1500, fip, "fip-id" if fip else None)  # fmt: skip
-
-
 @pytest.fixture
 def run_dir(tmp_path: Path) -> Path:
     """A verify run's directory on the real capture: its router, its FIP VM; no probes."""
-    shutil.copytree(LAB29 / "api", tmp_path / "api")
-    (tmp_path / "nodes").mkdir()
-    for host in LAB29_HOSTS:
-        (tmp_path / "nodes" / f"{host}.json").write_text(json.dumps(load_capture(LAB29 / host)))
-    vms = [_vm("vm1", FIP, PORT, FIXED), _vm("nofip", None, "p2", "10.0.111.135")]
+    capture_run_dir(tmp_path)
+    vms = [capture_vm("vm1", FIP, PORT, FIXED), capture_vm("nofip", None, "p2", "10.0.111.135")]
     made = Provisioned("r1", "dvr-verify-run-r1", router_id=ROUTER, vms=vms)
     (tmp_path / "resources.json").write_text(json.dumps(made.as_dict()))
     return tmp_path
