@@ -157,7 +157,8 @@ def _probe_findings(
             probes = assemble(probe_dir, resources or {}, gateway_ip(exp, resources))
         except ValueError as exc:
             raise RunInputError(f"{probe_dir}: {exc}") from exc
-    findings = check_dataplane(exp, probes, nodes) if probes is not None else []
+    router_id = resources.router_id if resources else None
+    findings = check_dataplane(exp, probes, nodes, router_id) if probes is not None else []
     if probe_dir is not None and resources is not None:
         findings += unreached_findings(resources, unreached_vms(probe_dir))
         findings += trace_failure_findings(resources, trace_failures(probe_dir, resources))

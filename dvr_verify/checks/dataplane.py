@@ -44,16 +44,37 @@ def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectati
     return {f.address: f for f in exp.fips}
 
 
-def _router_of(exp: Expectations, fixed_ip: IPAddress) -> tuple[RouterExpectation, FixedIP] | None:
-    """The distributed router serving a VM's subnet and its qr port's address there (a qr port
-    may carry an IPv6 subnet's address too, in any order)."""
-    for router in exp.routers.values():
-        for port in router.interface_ports:
-            for fixed in port.fixed_ips:
-                subnet = exp.subnets.get(fixed.subnet_id)
-                if subnet is not None and fixed_ip in subnet.cidr:
-                    return router, fixed
-    return None
+def _routers_of(
+    exp: Expectations, fixed_ip: IPAddress, router_id: str | None
+) -> list[tuple[RouterExpectation, FixedIP]]:
+    """The routers with a qr port in a subnet holding a VM's address, each with that port's
+    address there (a qr port may carry an IPv6 subnet's address too, in any order). Only router
+    `router_id` when it is known: tenant subnets of different routers overlap (other projects,
+    another run at the same time), so an address alone can name several."""
+    known = exp.routers.get(router_id or "")
+    routers = [known] if known else list(exp.routers.values())
+    return [
+        (router, fixed)
+        for router in routers
+        for port in router.interface_ports
+        for fixed in port.fixed_ips
+        if (subnet := exp.subnets.get(fixed.subnet_id)) is not None and fixed_ip in subnet.cidr
+    ]
+
+
+def _router_of(
+    fin: Findings, check: str, subject: str, found: list[tuple[RouterExpectation, FixedIP]]
+) -> tuple[RouterExpectation, FixedIP] | None:
+    """The one router of `_routers_of`; with several, a 'not verified' of `check` naming them
+    (nothing says which one the VM is behind), and None; with none, None (not a VM of these
+    routers)."""
+    if len(found) > 1:
+        ids = ", ".join(sorted(router.id for router, _ in found))
+        fin.not_verified(
+            check, subject, f"its address is in subnets of {len(found)} routers: {ids}"
+        )
+        return None
+    return found[0] if found else None
 
 
 def expected_arp_mac(exp: Expectations, fip: FloatingIPExpectation) -> str | None:
@@ -100,6 +121,7 @@ def _egress(
     exp: Expectations,
     capture: EgressCapture,
     by_address: Mapping[IPAddress, FloatingIPExpectation],
+    router_id: str | None,
 ) -> None:
     hint = "tcpdump -e -n -i <external interface> icmp  (on the probe host, while the VM pings it)"
     if capture.fip is not None:
@@ -109,11 +131,13 @@ def _egress(
         subject, src_ip, want = str(fip.address), fip.address, expected_arp_mac(exp, fip)
         who = "the FIP and the fg- MAC of the VM's host"
     else:
-        found = _router_of(exp, capture.fixed_ip)
-        gw = found[0].gateway_port if found else None
+        subject = f"{capture.vm} {capture.fixed_ip}"
+        found = _routers_of(exp, capture.fixed_ip, router_id)
+        one = _router_of(fin, "egress.source", subject, found)
+        gw = one[0].gateway_port if one else None
         if gw is None or not gw.ips():
             return  # no IPv4 gateway address to SNAT to
-        subject, src_ip, want = f"{capture.vm} {capture.fixed_ip}", gw.ips()[0], gw.mac
+        src_ip, want = gw.ips()[0], gw.mac
         who = "the router gateway IP and the SNAT host's qg- MAC"
     leaked = [f for f in capture.frames if f.src_ip == capture.fixed_ip]
     seen = sorted({f"{f.src_ip} {f.src_mac}" for f in capture.frames})
@@ -160,15 +184,23 @@ def _address_on(port: Port, subnet_id: str) -> IPAddress | None:
     return next((f.address for f in port.fixed_ips if f.subnet_id == subnet_id), None)
 
 
-def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Nodes | None) -> None:
-    found = _router_of(exp, trace.source_ip)
+def _traceroute(
+    fin: Findings,
+    exp: Expectations,
+    trace: Traceroute,
+    nodes: Nodes | None,
+    router_id: str | None,
+) -> None:
+    vm = f"{trace.vm} {trace.source_ip}"
+    found = _router_of(fin, "trace.path", vm, _routers_of(exp, trace.source_ip, router_id))
     if found is None:
         return
     router, qr_fixed = found
     qr_ip = qr_fixed.address
-    fip = next((f for f in exp.fips if f.fixed_ip == trace.source_ip), None)
+    fips = (f for f in exp.fips if f.fixed_ip == trace.source_ip and f.router_id == router.id)
+    fip = next(fips, None)
     ext_gw = exp.ext_gateway(router.ext_net_id or "")
-    subject = str(fip.address) if fip else f"{trace.vm} {trace.source_ip}"
+    subject = str(fip.address) if fip else vm
     hint = f"traceroute -n {trace.destination}  (inside {trace.vm})"
     if fip is not None and fip.placement is Placement.DISTRIBUTED:
         middle = _fpr_address(nodes, fip.host or "", router)
@@ -197,19 +229,24 @@ def _traceroute(fin: Findings, exp: Expectations, trace: Traceroute, nodes: Node
 
 
 def check_dataplane(
-    exp: Expectations, probes: ProbeResults, nodes: Nodes | None = None
+    exp: Expectations,
+    probes: ProbeResults,
+    nodes: Nodes | None = None,
+    router_id: str | None = None,
 ) -> list[Finding]:
-    """Verdicts for every probe result that concerns a floating IP or VM of the expectations."""
+    """Verdicts for every probe result that concerns a floating IP or VM of the expectations.
+    `router_id`: the router the probed VMs are behind (a run's); None: whichever router's subnet
+    holds a VM's address, and a VM whose address is in several routers' is not verified."""
     fin = Findings()
     by_address = _fip_by_address(exp)
     for probe in probes.arp:
         _arp(fin, exp, probe, by_address)
     for capture in probes.egress:
-        _egress(fin, exp, capture, by_address)
+        _egress(fin, exp, capture, by_address, router_id)
     for reach in probes.reachability:
         _reachability(fin, reach, by_address)
     for trace in probes.traceroutes:
-        _traceroute(fin, exp, trace, nodes)
+        _traceroute(fin, exp, trace, nodes, router_id)
     probed = {p.target for p in probes.arp}
     for fip in exp.fips:
         if probes.arp and fip.address not in probed and fip.placement is not Placement.UNPLUMBED:
