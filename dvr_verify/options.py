@@ -31,22 +31,22 @@ def to_bool(value: Any) -> bool | None:
     return True if text in TRUE else False if text in FALSE else None
 
 
-def _int(value: Any) -> int | None:
+def _number(value: Any, kind: type[int] | type[float]) -> Any:
+    """`value` as an int or float (a string of one too), or None (a flag is not a number)."""
     if isinstance(value, bool):
         return None
     try:
-        return int(str(value).strip())
+        return kind(str(value).strip())
     except ValueError:
         return None
+
+
+def _int(value: Any) -> int | None:
+    return _number(value, int)
 
 
 def _float(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    try:
-        return float(str(value).strip())
-    except ValueError:
-        return None
+    return _number(value, float)
 
 
 def whole(low: int, high: int | None = None) -> Check:
