@@ -41,19 +41,15 @@ def _number(value: Any, kind: type[int] | type[float]) -> Any:
         return None
 
 
-def _int(value: Any) -> int | None:
-    return _number(value, int)
-
-
-def _float(value: Any) -> float | None:
-    return _number(value, float)
-
-
 def whole(low: int, high: int | None = None) -> Check:
     """A whole number in [low, high]."""
-    want = f"a whole number from {low} to {high}" if high else f"a whole number >= {low}"
+    want = (
+        f"a whole number from {low} to {high}" if high is not None else f"a whole number >= {low}"
+    )
     return lambda v: (
-        None if (n := _int(v)) is not None and n >= low and (high is None or n <= high) else want
+        None
+        if (n := _number(v, int)) is not None and n >= low and (high is None or n <= high)
+        else want
     )
 
 
@@ -61,7 +57,7 @@ def number(low: float, high: float) -> Check:
     """A number (seconds) in [low, high]."""
     return lambda v: (
         None
-        if (n := _float(v)) is not None and low <= n <= high
+        if (n := _number(v, float)) is not None and low <= n <= high
         else f"a number from {low} to {high}"
     )
 

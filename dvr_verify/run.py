@@ -121,10 +121,8 @@ def unreached_findings(resources: RunResources, names: Sequence[str]) -> list[Fi
     """'Not verified' for the in-VM probes of VMs SSH did not reach."""
     out = []
     for vm in (vm for vm in run_vms(resources) if vm.name in names):
-        observed, hint = (
-            f"no SSH into VM {vm.name}: its probe did not run",
-            f"ssh -F <run dir>/ssh_config {vm.name}",
-        )
+        observed = f"no SSH into VM {vm.name}: its probe did not run"
+        hint = f"ssh -F <run dir>/ssh_config {vm.name}"
         out += [_vm_not_verified(vm, c, observed, hint) for c in ("egress.source", "trace.path")]
     return out
 

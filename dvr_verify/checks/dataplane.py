@@ -44,30 +44,22 @@ def _fip_by_address(exp: Expectations) -> Mapping[IPAddress, FloatingIPExpectati
     return {f.address: f for f in exp.fips}
 
 
-def _routers_of(
-    exp: Expectations, fixed_ip: IPAddress, router_id: str | None
-) -> list[tuple[RouterExpectation, FixedIP]]:
-    """The routers with a qr port in a subnet holding a VM's address, each with that port's
-    address there (a qr port may carry an IPv6 subnet's address too, in any order). Only router
-    `router_id` when it is known: tenant subnets of different routers overlap (other projects,
-    another run at the same time), so an address alone can name several."""
+def _router_of(
+    fin: Findings, check: str, subject: str, exp: Expectations, ip: IPAddress, router_id: str | None
+) -> tuple[RouterExpectation, FixedIP] | None:
+    """The router a VM (address `ip`) is behind and its qr port's address in the VM's subnet (a
+    qr port may carry an IPv6 subnet's address too, in any order): router `router_id` when known,
+    else the router whose subnet holds `ip`. Tenant subnets of different routers overlap (other
+    projects, another run at the same time): with several, a 'not verified' of `check` naming
+    them, and None; with none, None (not a VM of these routers)."""
     known = exp.routers.get(router_id or "")
-    routers = [known] if known else list(exp.routers.values())
-    return [
+    found = [
         (router, fixed)
-        for router in routers
+        for router in ([known] if known else exp.routers.values())
         for port in router.interface_ports
         for fixed in port.fixed_ips
-        if (subnet := exp.subnets.get(fixed.subnet_id)) is not None and fixed_ip in subnet.cidr
+        if (subnet := exp.subnets.get(fixed.subnet_id)) is not None and ip in subnet.cidr
     ]
-
-
-def _router_of(
-    fin: Findings, check: str, subject: str, found: list[tuple[RouterExpectation, FixedIP]]
-) -> tuple[RouterExpectation, FixedIP] | None:
-    """The one router of `_routers_of`; with several, a 'not verified' of `check` naming them
-    (nothing says which one the VM is behind), and None; with none, None (not a VM of these
-    routers)."""
     if len(found) > 1:
         ids = ", ".join(sorted(router.id for router, _ in found))
         fin.not_verified(
@@ -132,9 +124,8 @@ def _egress(
         who = "the FIP and the fg- MAC of the VM's host"
     else:
         subject = f"{capture.vm} {capture.fixed_ip}"
-        found = _routers_of(exp, capture.fixed_ip, router_id)
-        one = _router_of(fin, "egress.source", subject, found)
-        gw = one[0].gateway_port if one else None
+        found = _router_of(fin, "egress.source", subject, exp, capture.fixed_ip, router_id)
+        gw = found[0].gateway_port if found else None
         if gw is None or not gw.ips():
             return  # no IPv4 gateway address to SNAT to
         src_ip, want = gw.ips()[0], gw.mac
@@ -192,7 +183,7 @@ def _traceroute(
     router_id: str | None,
 ) -> None:
     vm = f"{trace.vm} {trace.source_ip}"
-    found = _router_of(fin, "trace.path", vm, _routers_of(exp, trace.source_ip, router_id))
+    found = _router_of(fin, "trace.path", vm, exp, trace.source_ip, router_id)
     if found is None:
         return
     router, qr_fixed = found
