@@ -1,6 +1,7 @@
-"""Register Neutron in the lab Keystone's catalog (idempotent). Runs in the lab venv.
+"""Register services in the lab Keystone's catalog (idempotent). Runs in the lab venv.
 
-Usage: keystone-catalog.py AUTH_URL ADMIN_PASSWORD NEUTRON_URL REGION
+Usage: keystone-catalog.py AUTH_URL ADMIN_PASSWORD REGION TYPE,NAME,URL...
+Each service gets a public, internal and admin endpoint at URL. Prints "changed" or "ok".
 """
 
 import sys
@@ -8,8 +9,35 @@ import sys
 from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
+IDENTITY = {"service_type": "identity", "interface": "public"}
 
-def main(auth_url, password, neutron_url, region):
+
+def register(sess, service_type, name, url, region):
+    """Create the service and its missing endpoints; True when anything was created."""
+    services = sess.get(f"/services?type={service_type}", endpoint_filter=IDENTITY).json()["services"]
+    if services:
+        svc = services[0]
+    else:
+        body = {"service": {"type": service_type, "name": name, "enabled": True}}
+        svc = sess.post("/services", json=body, endpoint_filter=IDENTITY).json()["service"]
+    endpoints = sess.get(f"/endpoints?service_id={svc['id']}", endpoint_filter=IDENTITY).json()
+    have = {e["interface"] for e in endpoints["endpoints"]}
+    missing = [i for i in ("public", "internal", "admin") if i not in have]
+    for interface in missing:
+        body = {
+            "endpoint": {
+                "service_id": svc["id"],
+                "interface": interface,
+                "url": url,
+                "region_id": region,
+                "enabled": True,
+            }
+        }
+        sess.post("/endpoints", json=body, endpoint_filter=IDENTITY)
+    return bool(missing)
+
+
+def main(auth_url, password, region, *services):
     auth = v3.Password(
         auth_url=auth_url,
         username="admin",
@@ -19,32 +47,9 @@ def main(auth_url, password, neutron_url, region):
         project_domain_id="default",
     )
     sess = session.Session(auth=auth)
-    ident = {"service_type": "identity", "interface": "public"}
-    services = sess.get("/services?type=network", endpoint_filter=ident).json()["services"]
-    if services:
-        svc = services[0]
-    else:
-        body = {"service": {"type": "network", "name": "neutron", "enabled": True}}
-        svc = sess.post("/services", json=body, endpoint_filter=ident).json()["service"]
-    endpoints = sess.get(f"/endpoints?service_id={svc['id']}", endpoint_filter=ident).json()
-    have = {e["interface"] for e in endpoints["endpoints"]}
-    changed = False
-    for interface in ("public", "internal", "admin"):
-        if interface in have:
-            continue
-        body = {
-            "endpoint": {
-                "service_id": svc["id"],
-                "interface": interface,
-                "url": neutron_url,
-                "region_id": region,
-                "enabled": True,
-            }
-        }
-        sess.post("/endpoints", json=body, endpoint_filter=ident)
-        changed = True
-    print("changed" if changed else "ok")
+    changed = [register(sess, *svc.split(",", 2), region) for svc in services]
+    print("changed" if any(changed) else "ok")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:5])
+    main(*sys.argv[1:])

@@ -13,5 +13,11 @@ mount --bind "$nd/lib" /var/lib/neutron
 mount --bind "$nd/log" /var/log/neutron
 mount --bind "$nd/hosts" /etc/hosts
 mount --bind "$nd/hostname" /etc/hostname
+# a compute node: its own Nova and libvirt config, state, logs and sockets
+if [ -d "$nd/nova" ]; then
+  for d in etc/nova var/lib/nova etc/libvirt var/lib/libvirt var/log/libvirt run/libvirt var/cache/libvirt; do
+    mount --bind "$nd/nova/${d//\//-}" "/$d"
+  done
+fi
 touch "$nd/ready"
 exec -a dvr-lab-anchor sleep infinity

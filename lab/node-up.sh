@@ -8,12 +8,22 @@
 # With LAB_TUNNEL_CIDR set (VXLAN tenant networks) eth-tenant goes into br-phy instead of br-vlan,
 # and the node's tunnel endpoint address LAB_TUNNEL_CIDR sits on br-phy (userspace tunnelling
 # routes through an OVS bridge that holds the local endpoint).
+# With LAB_COMPUTE=1 (a Nova compute node) the node also gets its own /etc/nova, /var/lib/nova,
+# /etc/libvirt, /var/lib/libvirt, /var/log/libvirt, /var/cache/libvirt and /run/libvirt.
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 name=$1 fqdn=$2 mgmt=$3 nets=$4 ext_cidr=${5:-} ext_gw=${6:-}
 ns=lab-$name nd=$LAB_STATE/nodes/$name
 mkdir -p "$nd"/{etc,lib,log,ovs,ssh}
-for d in /run/netns /run/openvswitch /run/sshd /etc/neutron /var/lib/neutron /var/log/neutron; do
+dirs="/run/netns /run/openvswitch /run/sshd /etc/neutron /var/lib/neutron /var/log/neutron"
+if [ "${LAB_COMPUTE:-0}" = 1 ]; then
+  for d in etc/nova var/lib/nova etc/libvirt var/lib/libvirt var/log/libvirt run/libvirt var/cache/libvirt; do
+    mkdir -p "$nd/nova/${d//\//-}"
+    dirs="$dirs /$d"
+  done
+  mkdir -p "$nd/nova/var-lib-nova/instances" "$nd/nova/var-log-libvirt/qemu"
+fi
+for d in $dirs; do
   if [ ! -d "$d" ]; then mkdir -p "$d"; echo "$d" >> "$LAB_STATE/created-dirs"; fi
 done
 printf '127.0.0.1 localhost\n%s %s %s\n' "${mgmt%/*}" "$fqdn" "${fqdn%%.*}" > "$nd/hosts"
