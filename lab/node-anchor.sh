@@ -18,6 +18,8 @@ if [ -d "$nd/nova" ]; then
   for d in etc/nova var/lib/nova etc/libvirt var/lib/libvirt var/log/libvirt run/libvirt var/cache/libvirt; do
     mount --bind "$nd/nova/${d//\//-}" "/$d"
   done
+  mount --bind "$nd/nova/passwd" /etc/passwd
+  mount --bind "$nd/nova/group" /etc/group
 fi
 touch "$nd/ready"
 exec -a dvr-lab-anchor sleep infinity

@@ -1,0 +1,44 @@
+"""Put the lab's guest image into Glance and create a flavor that fits it (idempotent).
+
+Runs with the project's venv (openstacksdk), from the repo root (clouds.yaml there).
+Usage: nova-resources.py --cloud dvr-lab IMAGE_FILE IMAGE_NAME FLAVOR_NAME RAM_MB
+The image boots on a pc (i440fx) machine, where the config drive is an IDE CD-ROM the guest
+kernel can read. Prints "changed" or "ok".
+"""
+
+import argparse
+
+import openstack
+
+IMAGE_PROPERTIES = {"hw_machine_type": "pc", "hw_vif_model": "virtio", "hw_disk_bus": "virtio"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cloud", required=True)
+    ap.add_argument("image_file")
+    ap.add_argument("image_name")
+    ap.add_argument("flavor_name")
+    ap.add_argument("ram", type=int)
+    args = ap.parse_args()
+    conn = openstack.connect(cloud=args.cloud)
+    changed = False
+    if not conn.image.find_image(args.image_name):
+        conn.create_image(
+            args.image_name,
+            filename=args.image_file,
+            disk_format="qcow2",
+            container_format="bare",
+            visibility="public",
+            wait=True,
+            **IMAGE_PROPERTIES,
+        )
+        changed = True
+    if not conn.compute.find_flavor(args.flavor_name):
+        conn.compute.create_flavor(name=args.flavor_name, ram=args.ram, vcpus=1, disk=1, is_public=True)
+        changed = True
+    print("changed" if changed else "ok")
+
+
+if __name__ == "__main__":
+    main()
