@@ -22,13 +22,13 @@ if [ "${LAB_COMPUTE:-0}" = 1 ]; then
     dirs="$dirs /$d"
   done
   mkdir -p "$nd/nova/var-lib-nova/instances" "$nd/nova/var-log-libvirt/qemu"
-  # libvirt's qemu driver looks up its built-in user libvirt-qemu and group kvm before it reads
+  # libvirt's qemu driver looks up its built-in user and group libvirt-qemu before it reads
   # qemu.conf (user root): the node's own passwd and group have them, the host's are not touched
   cp /etc/passwd "$nd/nova/passwd"
   cp /etc/group "$nd/nova/group"
   getent passwd libvirt-qemu >/dev/null ||
     echo 'libvirt-qemu:x:64055:64055:libvirt qemu of a dvr-lab node:/var/lib/libvirt:/usr/sbin/nologin' >> "$nd/nova/passwd"
-  getent group kvm >/dev/null || echo 'kvm:x:64055:' >> "$nd/nova/group"
+  getent group libvirt-qemu >/dev/null || echo 'libvirt-qemu:x:64055:' >> "$nd/nova/group"
 fi
 for d in $dirs; do
   if [ ! -d "$d" ]; then mkdir -p "$d"; echo "$d" >> "$LAB_STATE/created-dirs"; fi
