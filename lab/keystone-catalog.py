@@ -1,7 +1,10 @@
 """Register services in the lab Keystone's catalog (idempotent). Runs in the lab venv.
 
 Usage: keystone-catalog.py AUTH_URL ADMIN_PASSWORD REGION TYPE,NAME,URL...
-Each service gets a public, internal and admin endpoint at URL. Prints "changed" or "ok".
+Each service gets a public, internal and admin endpoint at URL. The services authenticate as
+admin, which also gets role `service` on project admin: the service tokens Nova sends with a
+user's token are valid only with that role (keystonemiddleware's service_token_roles).
+Prints "changed" or "ok".
 """
 
 import sys
@@ -37,6 +40,22 @@ def register(sess, service_type, name, url, region):
     return bool(missing)
 
 
+def grant_service_role(sess):
+    """Role `service` for admin on project admin; True when anything was created."""
+    roles = sess.get("/roles?name=service", endpoint_filter=IDENTITY).json()["roles"]
+    created = not roles
+    if created:
+        body = {"role": {"name": "service"}}
+        role = sess.post("/roles", json=body, endpoint_filter=IDENTITY).json()["role"]
+    else:
+        role = roles[0]
+    user = sess.get("/users?name=admin", endpoint_filter=IDENTITY).json()["users"][0]
+    project = sess.get("/projects?name=admin", endpoint_filter=IDENTITY).json()["projects"][0]
+    path = f"/projects/{project['id']}/users/{user['id']}/roles/{role['id']}"
+    sess.put(path, endpoint_filter=IDENTITY)
+    return created
+
+
 def main(auth_url, password, region, *services):
     auth = v3.Password(
         auth_url=auth_url,
@@ -48,6 +67,7 @@ def main(auth_url, password, region, *services):
     )
     sess = session.Session(auth=auth)
     changed = [register(sess, *svc.split(",", 2), region) for svc in services]
+    changed.append(grant_service_role(sess))
     print("changed" if any(changed) else "ok")
 
 
