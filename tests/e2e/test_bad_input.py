@@ -217,3 +217,27 @@ def test_a_missing_cloud_names_the_clouds_yaml_searched(tmp_path: Path) -> None:
         f"dvr-verify: cloud 'dvr-lab-nosuch': not in {CLOUDS} (clouds: {LAB_CLOUD}), the first"
         " that exists of "
     ), failure
+
+
+@pytest.fixture
+def compute_forced_down(admin: Any) -> Iterator[str]:
+    """A compute's nova-compute forced down (Nova's forced_down, not a wait for
+    service_down_time); forced up again afterwards. Skips on a lab without Nova."""
+    if not admin.has_service("compute"):
+        pytest.skip("the lab has no Nova")
+    tree = yaml.safe_load(INVENTORY.read_text())
+    host = sorted(tree["all"]["children"]["lab"]["children"]["computes"]["hosts"])[-1]
+    service = next(admin.compute.services(binary="nova-compute", host=host))
+    admin.compute.update_service_forced_down(service, host, "nova-compute", True)
+    try:
+        yield host
+    finally:
+        admin.compute.update_service_forced_down(service, host, "nova-compute", False)
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_compute_whose_nova_compute_is_down_is_refused_before_anything_is_made(
+    tmp_path: Path, compute_forced_down: str
+) -> None:
+    failure = refused(tmp_path, "-e", "dvr_verify_backend=nova")
+    assert failure == f"dvr-verify: nova-compute down or disabled on {compute_forced_down}", failure
