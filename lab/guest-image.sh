@@ -1,0 +1,234 @@
+#!/bin/bash
+# guest-image.sh CACHE_DIR: a cirros-like guest disk for the lab's Nova, from Debian packages only.
+# Builds CACHE_DIR/<key>/dvr-guest.qcow2 and prints its path as the last stdout line; <key> hashes
+# this script and the package versions used (kernel, busybox-static, dropbear-bin), so a second
+# call with nothing changed prints the path at once. The disk: MBR + one FAT16 partition with
+# syslinux, the Debian cloud kernel (downloaded, never installed on the host) and an initramfs
+# holding static busybox, dropbear with its shared libraries, the virtio/IDE/iso9660 modules and
+# the /init below. The guest (console on ttyS0):
+#   - loads the modules (virtio_net with csum=0 gso=0: userspace OVS corrupts partial checksums);
+#   - reads hostname and public_keys from the config drive (label config-2, IDE cdrom: the cloud
+#     kernel has no AHCI, so hw_machine_type=pc), else from the metadata service (busybox nc);
+#   - DHCP with udhcpc: address, routers or classless static routes, DNS and the MTU option;
+#   - a fresh ed25519 dropbear host key every boot, printed to the console between
+#     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
+#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root (no sudo: traceroute needs a
+#     raw socket, so probes that need one log in as root; ping works for cirros through ICMP
+#     datagram sockets, net.ipv4.ping_group_range). No passwords: the console has no login.
+# GUEST_KERNEL_PACKAGE overrides the kernel package (default: what linux-image-cloud-amd64 depends
+# on). A failed build leaves nothing in CACHE_DIR and names the failed step in one stderr line.
+set -euo pipefail
+export LC_ALL=C
+cache=${1:?usage: guest-image.sh CACHE_DIR}
+me=$(basename "$0")
+fail() { echo "$me: $*" >&2; exit 1; }
+
+# The versions that make the key (asked of apt and dpkg, nothing downloaded yet).
+kpkg=${GUEST_KERNEL_PACKAGE:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+  sed -n 's/^ *Depends: \(linux-image-.*-cloud-amd64\)$/\1/p' | head -n1)}
+[ -n "$kpkg" ] || fail "no kernel package: apt-cache knows no linux-image-cloud-amd64 dependency"
+kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+[ -n "$kver" ] || fail "kernel package $kpkg: not available from apt"
+versions="$kpkg=$kver"
+for p in busybox-static dropbear-bin; do
+  v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || fail "package $p is not installed"
+  versions="$versions $p=$v"
+done
+key=$( { cat "$0"; echo "$versions"; } | sha256sum | cut -c1-12)
+out="$cache/$key/dvr-guest.qcow2"
+if [ -f "$out" ]; then echo "$out"; exit 0; fi
+
+mkdir -p "$cache"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvr-guest.XXXXXX")
+stage=""
+trap 'rm -rf "$tmp" ${stage:+"$stage"}' EXIT
+log="$tmp/log"
+# step WHAT CMD...: run a build step quietly; on failure one line: the step and its last output.
+step() {
+  local what=$1; shift
+  if ! "$@" >"$log" 2>&1; then fail "$what failed: $(grep -v '^$' "$log" | tail -n1)"; fi
+}
+echo "$me: building $key ($versions)" >&2
+
+# ---- the kernel and its modules -----------------------------------------------------------------
+cd "$tmp"
+step "download of $kpkg=$kver" apt-get download -q "$kpkg=$kver"
+step "extraction of $kpkg" dpkg-deb -x "$tmp/${kpkg}_"*.deb "$tmp/k"
+rm -f "$tmp/${kpkg}_"*.deb
+kname=$(ls "$tmp/k/lib/modules")
+step "depmod of $kname" depmod -b "$tmp/k" "$kname"
+r="$tmp/root"
+mkdir -p "$r"/{bin,dev,etc/dropbear,home,mnt/config,proc,root,run,sys,tmp,var/log,lib64}
+ln -s bin "$r/sbin"; mkdir -p "$r/usr"; ln -s ../bin "$r/usr/bin"; ln -s ../bin "$r/usr/sbin"
+ln -s ../run "$r/var/run"
+modules=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_rng sd_mod ata_piix sr_mod isofs vfat)
+step "module dependencies" modprobe -d "$tmp/k" -S "$kname" --show-depends -a "${modules[@]}"
+# (insmod lines in load order; a module shared by several appears once, at its first place)
+: > "$r/etc/modules"
+while read -r verb path _; do
+  [ "$verb" = insmod ] || continue
+  rel=${path#"$tmp/k"}
+  grep -qx "$rel" "$r/etc/modules" && continue
+  mkdir -p "$r$(dirname "$rel")"
+  cp "$path" "$r$rel"
+  # Drop the appended signature (struct module_signature + magic, 40 bytes, after the signature
+  # itself; sig_len is its last big-endian word): unsigned modules load faster under TCG.
+  if [ "$(tail -c 28 "$r$rel")" = "~Module signature appended~" ]; then
+    siglen=$(tail -c 32 "$r$rel" | head -c 4 | od -An -tu1 | awk '{print (($1*256+$2)*256+$3)*256+$4}')
+    truncate -s "-$((siglen + 40))" "$r$rel"
+  fi
+  echo "$rel" >> "$r/etc/modules"
+done < "$log"
+
+# ---- userland: busybox applets, dropbear and its libraries --------------------------------------
+cp /bin/busybox "$r/bin/busybox"
+for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
+for b in /usr/sbin/dropbear /usr/bin/dropbearkey; do
+  cp "$b" "$r/bin/"
+  for lib in $(ldd "$b" | grep -o '/[^ ]*'); do
+    mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
+  done
+done
+cat > "$r/etc/passwd" <<'EOF'
+root:x:0:0:root:/root:/bin/sh
+cirros:x:1000:1000:cirros:/home/cirros:/bin/sh
+EOF
+printf 'root:x:0:\ncirros:x:1000:\n' > "$r/etc/group"
+printf 'root:*:1::::::\ncirros:*:1::::::\n' > "$r/etc/shadow"
+printf '/bin/sh\n' > "$r/etc/shells"
+printf '127.0.0.1 localhost\n' > "$r/etc/hosts"
+chmod 600 "$r/etc/shadow"; chmod 700 "$r/root"
+
+# The udhcpc event script: address, MTU, routes (RFC 3442: classless routes replace the router
+# option), DNS. Variables are udhcpc's.
+cat > "$r/etc/udhcpc.script" <<'EOF'
+#!/bin/sh
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    [ -z "$mtu" ] || ip link set "$interface" mtu "$mtu"
+    [ "$1" = renew ] || ip -4 addr flush dev "$interface"
+    ip addr replace "$ip/$mask" dev "$interface"
+    if [ -n "$staticroutes" ]; then
+      set -- $staticroutes
+      while [ $# -ge 2 ]; do
+        if [ "$2" = 0.0.0.0 ]; then ip route replace "$1" dev "$interface"
+        else ip route replace "$1" via "$2" dev "$interface"; fi
+        shift 2
+      done
+    elif [ -n "$router" ]; then
+      ip route replace default via "${router%% *}" dev "$interface"
+    fi
+    : > /etc/resolv.conf
+    [ -z "$domain" ] || echo "search $domain" >> /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "udhcpc: $interface $ip/$mask mtu ${mtu:-default}" > /dev/console ;;
+esac
+EOF
+
+# /init: modules, config drive or metadata, host key, network, dropbear, then busybox init.
+cat > "$r/init" <<'EOF'
+#!/bin/sh
+export PATH=/bin
+mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs dev /dev
+mkdir -p /dev/pts; mount -t devpts -o ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o mode=755 run /run; mount -t tmpfs -o mode=1777 tmp /tmp
+echo 1 > /proc/sys/kernel/printk
+while read -r m; do
+  case $m in */virtio_net.ko) insmod "$m" csum=0 gso=0 ;; *) insmod "$m" ;; esac
+done < /etc/modules
+echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range
+ip link set lo up
+
+# meta_data.json's fields: json_str KEY (a top-level string), json_keys (public_keys' values).
+json_str() { tr -d '\n' | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p"; }
+json_keys() {
+  awk '{ s = s $0 } END {
+    i = index(s, "\"public_keys\""); if (!i) exit
+    s = substr(s, i + 13); s = substr(s, index(s, "{") + 1); s = substr(s, 1, index(s, "}") - 1)
+    while (match(s, /"([^"\\]|\\.)*"/)) {
+      n++; v = substr(s, RSTART + 1, RLENGTH - 2); s = substr(s, RSTART + RLENGTH)
+      if (n % 2 == 0) { gsub(/\\n/, "", v); gsub(/\\\//, "/", v); print v }
+    } }'
+}
+md=""
+i=0
+while [ $i -lt 30 ]; do   # the IDE cdrom appears within ~1 s under TCG; 3 s at most
+  dev=$(findfs LABEL=config-2 2>/dev/null) && break
+  i=$((i + 1)); sleep 0.1
+done
+if [ -n "$dev" ] && mount -o ro "$dev" /mnt/config; then
+  md=/mnt/config/openstack/latest/meta_data.json
+  echo "config drive: $dev" > /dev/console
+fi
+
+# A fresh host key every boot, printed to the console for the first SSH connection to trust.
+hk=/etc/dropbear/dropbear_ed25519_host_key
+dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1
+{ echo "-----BEGIN SSH HOST KEY KEYS-----"; dropbearkey -y -f "$hk" | grep '^ssh-'
+  echo "-----END SSH HOST KEY KEYS-----"; } > /dev/console
+
+ip link set eth0 up 2>/dev/null
+udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -O staticroutes -t 10 -T 1 -A 5 -b -p /run/udhcpc.pid \
+  >/dev/null 2>&1 || echo "udhcpc: no lease on eth0" > /dev/console
+
+if [ -z "$md" ]; then   # no config drive: the metadata service, a few tries
+  for i in 1 2 3 4 5; do
+    printf 'GET /openstack/latest/meta_data.json HTTP/1.0\r\nHost: 169.254.169.254\r\n\r\n' |
+      nc -w 3 169.254.169.254 80 > /run/md.http 2>/dev/null
+    if head -n1 /run/md.http | grep -q ' 200 '; then
+      sed '1,/^\r*$/d' /run/md.http > /run/meta_data.json; md=/run/meta_data.json; break
+    fi
+    sleep 2
+  done
+fi
+name=dvr-guest
+if [ -n "$md" ] && [ -f "$md" ]; then
+  h=$(json_str hostname < "$md"); [ -z "$h" ] || name=$h
+  for home in /root /home/cirros; do
+    mkdir -p "$home/.ssh"; json_keys < "$md" > "$home/.ssh/authorized_keys"
+  done
+else
+  echo "no metadata: no SSH keys" > /dev/console
+fi
+hostname "$name"; echo "$name" > /etc/hostname
+mkdir -p /home/cirros/.ssh; chown -R 1000:1000 /home/cirros; chmod 700 /home/cirros/.ssh /root/.ssh 2>/dev/null
+
+dropbear -s -r "$hk" -P /run/dropbear.pid 2>/dev/null
+echo "dvr-guest $name up" > /dev/console
+exec /sbin/init
+EOF
+cat > "$r/etc/inittab" <<'EOF'
+::respawn:/bin/sleep 86400
+::ctrlaltdel:/sbin/reboot
+EOF
+chmod 755 "$r/init" "$r/etc/udhcpc.script"
+
+# ---- initramfs and disk: MBR + FAT16 partition (1 MiB on) with syslinux, no loop device or mount
+# (file times and the volume id fixed: the same inputs give the same bytes).
+find "$r" -exec touch -h -d @1 {} +
+(cd "$r" && find . | sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9 -n) > "$tmp/initrd.img" ||
+  fail "initramfs (cpio | gzip) failed"
+cp "$tmp/k/boot/vmlinuz-$kname" "$tmp/vmlinuz"
+printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND console=ttyS0 quiet\n' > "$tmp/syslinux.cfg"
+touch -d @1 "$tmp/vmlinuz" "$tmp/initrd.img" "$tmp/syslinux.cfg"
+mib=$(( ($(stat -c %s "$tmp/vmlinuz") + $(stat -c %s "$tmp/initrd.img")) / 1048576 + 4 ))
+export MTOOLS_SKIP_CHECK=1
+truncate -s "${mib}M" "$tmp/part.img"
+step "mkfs.fat" mkfs.fat -F 16 -h 2048 -n DVRGUEST -i 44565247 --invariant "$tmp/part.img"
+step "syslinux install" syslinux --install "$tmp/part.img"
+step "mcopy" mcopy -m -i "$tmp/part.img" "$tmp/syslinux.cfg" "$tmp/vmlinuz" "$tmp/initrd.img" ::
+truncate -s "$((mib + 1))M" "$tmp/disk.raw"
+printf 'label: dos\nlabel-id: 0x44565247\nstart=2048, type=6, bootable\n' > "$tmp/sfdisk.in"
+step "partitioning (sfdisk)" sfdisk -q "$tmp/disk.raw" < "$tmp/sfdisk.in"
+step "MBR boot code" dd if=/usr/lib/syslinux/mbr/mbr.bin of="$tmp/disk.raw" bs=440 count=1 conv=notrunc
+step "partition copy" dd if="$tmp/part.img" of="$tmp/disk.raw" bs=1M seek=1 conv=notrunc
+step "qemu-img convert" qemu-img convert -f raw -O qcow2 "$tmp/disk.raw" "$tmp/dvr-guest.qcow2"
+
+# Into place atomically: a staging dir in CACHE_DIR renamed to <key> (a concurrent build that won
+# the rename is as good).
+stage=$(mktemp -d "$cache/.$key.XXXXXX")
+mv "$tmp/dvr-guest.qcow2" "$stage/"
+chmod 755 "$stage"
+mv -T "$stage" "$cache/$key" 2>/dev/null || [ -f "$out" ] || fail "rename into $cache/$key failed"
+echo "$out"
