@@ -12,9 +12,9 @@
 #   - DHCP with udhcpc: address, routers or classless static routes, DNS and the MTU option;
 #   - a fresh ed25519 dropbear host key every boot, printed to the console between
 #     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
-#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root (no sudo: traceroute needs a
-#     raw socket, so probes that need one log in as root; ping works for cirros through ICMP
-#     datagram sockets, net.ipv4.ping_group_range). No passwords: the console has no login.
+#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root: there is no sudo, and
+#     busybox ping and traceroute need a raw socket (no setuid busybox here), so probes that ping
+#     or traceroute log in as root. No passwords: the console has no login.
 # GUEST_KERNEL_PACKAGE overrides the kernel package (default: what linux-image-cloud-amd64 depends
 # on). A failed build leaves nothing in CACHE_DIR and names the failed step in one stderr line.
 set -euo pipefail
@@ -23,11 +23,17 @@ cache=${1:?usage: guest-image.sh CACHE_DIR}
 me=$(basename "$0")
 fail() { echo "$me: $*" >&2; exit 1; }
 
-# The versions that make the key (asked of apt and dpkg, nothing downloaded yet).
-kpkg=${GUEST_KERNEL_PACKAGE:-$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-  sed -n 's/^ *Depends: \(linux-image-.*-cloud-amd64\)$/\1/p' | head -n1)}
-[ -n "$kpkg" ] || fail "no kernel package: apt-cache knows no linux-image-cloud-amd64 dependency"
-kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)
+# The versions that make the key (asked of apt and dpkg, nothing downloaded yet; one apt-cache
+# call: the cloud metapackage depends on the kernel package with its exact version).
+if [ -n "${GUEST_KERNEL_PACKAGE:-}" ]; then
+  kpkg=$GUEST_KERNEL_PACKAGE
+  kver=$(apt-cache show --no-all-versions "$kpkg" 2>/dev/null | sed -n 's/^Version: //p' | head -n1) || true
+else
+  dep=$(apt-cache show --no-all-versions linux-image-cloud-amd64 2>/dev/null |
+    sed -n 's/^Depends: \(linux-image-[^ ]*-cloud-amd64\) (= \([^)]*\)).*/\1 \2/p' | head -n1) || true
+  kpkg=${dep% *} kver=${dep#* }
+  [ -n "$dep" ] || kpkg=linux-image-cloud-amd64
+fi
 [ -n "$kver" ] || fail "kernel package $kpkg: not available from apt"
 versions="$kpkg=$kver"
 for p in busybox-static dropbear-bin; do
@@ -137,7 +143,6 @@ echo 1 > /proc/sys/kernel/printk
 while read -r m; do
   case $m in */virtio_net.ko) insmod "$m" csum=0 gso=0 ;; *) insmod "$m" ;; esac
 done < /etc/modules
-echo "0 2147483647" > /proc/sys/net/ipv4/ping_group_range
 ip link set lo up
 
 # meta_data.json's fields: json_str KEY (a top-level string), json_keys (public_keys' values).

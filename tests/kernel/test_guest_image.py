@@ -1,0 +1,381 @@
+"""lab/guest-image.sh: the cirros-like guest disk, built, cached, and booted under qemu (TCG).
+
+Runs as root, no lab. The image is built into a throwaway cache; the guest boots with a config
+drive (genisoimage, label config-2, IDE cdrom) carrying a throwaway SSH key and a host name. Its
+only network is a tap inside a throwaway namespace ``dvrguest-<random>`` (192.0.2.1/24 and a
+dnsmasq handing out MTU 1450 there): no user-mode networking, nothing reaches outside the machine.
+Every process started here (qemu, dnsmasq) is killed by its PID, the namespace deleted (with its
+tap) and the temp dirs removed, whatever the outcome.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "lab" / "guest-image.sh"
+NS_IP, PREFIX = "192.0.2.1", 24
+DHCP_RANGE = "192.0.2.10,192.0.2.50,255.255.255.0,1h"
+MTU = 1450
+TAP = "tapguest0"
+HOSTNAME = "dvr-guest-test"
+BUILD_TIMEOUT = 120  # seconds; a cold build takes ~10
+CACHED_MAX = 3.0  # seconds; a cache hit only asks apt (one call, ~1 s) and dpkg for versions
+BOOT_TIMEOUT = 60  # seconds to the first SSH login (~10 under TCG)
+TOOLS = ("ip", "qemu-system-x86_64", "qemu-img", "dnsmasq", "genisoimage", "ssh", "ssh-keygen")
+TOOLS += ("ssh-keyscan", "apt-get", "dpkg-deb", "syslinux", "mcopy", "mkfs.fat", "sfdisk", "cpio")
+
+
+def _skip_reason() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (network namespace, tap device)"
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        return f"not installed: {', '.join(missing)} (make system-deps)"
+    if not os.path.exists("/dev/net/tun"):
+        return "no /dev/net/tun (tap devices)"
+    return None
+
+
+_REASON = _skip_reason()
+pytestmark = [pytest.mark.kernel]
+if _REASON:
+    pytestmark.append(pytest.mark.skip(reason=_REASON))
+
+
+def sh(*argv: str, timeout: float = 30) -> str:
+    """Run a setup command; fail loudly."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=timeout)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: rc={proc.returncode} {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def build(cache: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    """guest-image.sh CACHE: the finished process and its wall time in seconds."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(SCRIPT), str(cache)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=BUILD_TIMEOUT,
+        env={**os.environ, **env},
+    )
+    return proc, time.monotonic() - start
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path
+    cold_s: float
+    cached_s: float
+    cached_stdout: str
+    cached_stderr: str
+
+
+@pytest.fixture(scope="module")
+def workdir() -> Iterator[Path]:
+    """A temp dir for the module (cache, config drive, keys, logs); removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="dvrguest-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def image(workdir: Path) -> Image:
+    """The image built cold into workdir/cache, then asked for again (the cache)."""
+    cache = workdir / "cache"
+    proc, cold = build(cache)
+    assert proc.returncode == 0, f"guest-image.sh failed (rc {proc.returncode}): {proc.stderr}"
+    path = Path(proc.stdout.splitlines()[-1])
+    again, cached = build(cache)
+    assert again.returncode == 0, f"guest-image.sh (cached) failed: {again.stderr}"
+    print(f"\nguest image: cold build {cold:.1f}s, cached {cached:.2f}s, {path.stat().st_size} bytes")
+    return Image(path, cold, cached, again.stdout, again.stderr)
+
+
+@dataclass(frozen=True)
+class Guest:
+    ns: str
+    ip: str
+    key: Path
+    known_hosts: Path
+    console: Path
+    boot_to_ssh_s: float
+
+
+def ssh(guest: Guest, command: str, user: str = "cirros", timeout: float = 30) -> str:
+    """`command` in the guest over SSH (from inside the test namespace); its stdout."""
+    __tracebackhide__ = True
+    proc = subprocess.run(
+        ["ip", "netns", "exec", guest.ns, "ssh", *ssh_options(guest), f"{user}@{guest.ip}", command],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"ssh {user}@{guest.ip} {command!r}: rc={proc.returncode} {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def ssh_options(guest: Guest) -> list[str]:
+    return [
+        "-i",
+        str(guest.key),
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        f"UserKnownHostsFile={guest.known_hosts}",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        "-o",
+        "LogLevel=ERROR",
+    ]
+
+
+def config_drive(workdir: Path, public_key: str) -> Path:
+    """An ISO 9660 config drive (label config-2) with meta_data.json: the key and HOSTNAME."""
+    root = workdir / "config-drive"
+    latest = root / "openstack" / "latest"
+    latest.mkdir(parents=True)
+    meta = {"uuid": secrets.token_hex(16), "hostname": HOSTNAME, "name": HOSTNAME}
+    meta["public_keys"] = {"dvr-test": public_key}
+    (latest / "meta_data.json").write_text(json.dumps(meta))
+    iso = workdir / "config-drive.iso"
+    sh("genisoimage", "-quiet", "-o", str(iso), "-V", "config-2", "-r", "-J", str(root))
+    return iso
+
+
+def lease_of(leases: Path, mac: str) -> str | None:
+    """The address dnsmasq leased to `mac` (its lease file: expiry mac ip name client-id)."""
+    if not leases.exists():
+        return None
+    for line in leases.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] == mac:
+            return fields[2]
+    return None
+
+
+def wait_for_ssh(ns: str, ip: str, options: list[str], qemu: subprocess.Popen[bytes]) -> None:
+    """Until `ssh cirros@ip true` works; fails after BOOT_TIMEOUT or if qemu exits."""
+    __tracebackhide__ = True
+    deadline = time.monotonic() + BOOT_TIMEOUT
+    last = ""
+    while time.monotonic() < deadline:
+        if qemu.poll() is not None:
+            pytest.fail(f"qemu exited with {qemu.returncode} before SSH worked")
+        proc = subprocess.run(
+            ["ip", "netns", "exec", ns, "ssh", *options, f"cirros@{ip}", "true"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=15,
+        )
+        if proc.returncode == 0:
+            return
+        last = proc.stderr.strip()
+        time.sleep(0.5)
+    pytest.fail(f"no SSH login as cirros@{ip} within {BOOT_TIMEOUT}s: {last}")
+
+
+@pytest.fixture(scope="module")
+def guest(image: Image, workdir: Path) -> Iterator[Guest]:
+    """The image booted (TCG, 128 MB, pc machine) on a tap in a throwaway namespace, with a
+    config drive and dnsmasq; up to its first SSH login. qemu and dnsmasq are killed by PID and
+    the namespace deleted afterwards, whatever happened."""
+    ns = f"dvrguest-{secrets.token_hex(4)}"
+    mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _ in range(3))
+    key = workdir / "id_ed25519"
+    sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dvr-test", "-f", str(key))
+    iso = config_drive(workdir, (workdir / "id_ed25519.pub").read_text().strip())
+    console, leases = workdir / "console.log", workdir / "dnsmasq.leases"
+    procs: list[subprocess.Popen[bytes]] = []
+    created = False
+    try:
+        sh("ip", "netns", "add", ns)
+        created = True
+        sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh("ip", "-n", ns, "tuntap", "add", "dev", TAP, "mode", "tap")
+        sh("ip", "-n", ns, "addr", "add", f"{NS_IP}/{PREFIX}", "dev", TAP)
+        sh("ip", "-n", ns, "link", "set", TAP, "up")
+        dnsmasq = [
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--no-resolv",
+            "--no-hosts",
+            "--port=0",
+            f"--interface={TAP}",
+            "--bind-interfaces",
+            f"--dhcp-range={DHCP_RANGE}",
+            f"--dhcp-option=option:mtu,{MTU}",
+            f"--dhcp-leasefile={leases}",
+            f"--pid-file={workdir / 'dnsmasq.pid'}",
+            "--user=root",
+            f"--log-facility={workdir / 'dnsmasq.log'}",
+        ]
+        # (ip netns exec execs the command: each Popen's PID is dnsmasq's and qemu's own)
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *dnsmasq]))
+        qemu = [
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            "128",
+            "-machine",
+            "pc",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-serial",
+            f"file:{console}",
+            "-drive",
+            f"file={image.path},if=virtio,format=qcow2,snapshot=on",
+            "-drive",
+            f"file={iso},if=ide,media=cdrom,format=raw,readonly=on",
+            "-netdev",
+            f"tap,id=n0,ifname={TAP},script=no,downscript=no",
+            "-device",
+            f"virtio-net-pci,netdev=n0,mac={mac}",
+        ]
+        start = time.monotonic()
+        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *qemu]))
+        deadline = start + BOOT_TIMEOUT
+        while (ip := lease_of(leases, mac)) is None:
+            if time.monotonic() > deadline:
+                pytest.fail(f"no DHCP lease for {mac} within {BOOT_TIMEOUT}s; console:\n{tail(console)}")
+            if procs[-1].poll() is not None:
+                pytest.fail(f"qemu exited with {procs[-1].returncode}; console:\n{tail(console)}")
+            time.sleep(0.2)
+        known_hosts = workdir / "known_hosts"
+        g = Guest(ns, ip, key, known_hosts, console, 0.0)
+        wait_for_ssh(ns, ip, ssh_options(g), procs[-1])
+        g = Guest(ns, ip, key, known_hosts, console, time.monotonic() - start)
+        print(f"\nguest {ip}: boot to SSH {g.boot_to_ssh_s:.1f}s")
+        yield g
+    finally:
+        for proc in reversed(procs):
+            proc.kill()
+            proc.wait(timeout=10)
+        if created:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return "(no console log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+# --- the build -----------------------------------------------------------------------------
+
+
+def test_second_build_hits_the_cache(image: Image) -> None:
+    assert image.path.name == "dvr-guest.qcow2"
+    assert image.cached_stdout.splitlines()[-1] == str(image.path)
+    assert "building" not in image.cached_stderr, image.cached_stderr
+    assert image.cached_s < CACHED_MAX, f"cached call took {image.cached_s:.2f}s"
+    assert image.cached_s < image.cold_s
+
+
+def test_image_is_one_qcow2_disk(image: Image) -> None:
+    info = json.loads(sh("qemu-img", "info", "--output=json", str(image.path)))
+    assert info["format"] == "qcow2"
+    assert [p.name for p in image.path.parent.parent.iterdir()] == [image.path.parent.name]
+
+
+@pytest.mark.parametrize(
+    ("env", "fake_tool", "message"),
+    [
+        pytest.param(
+            {"GUEST_KERNEL_PACKAGE": "linux-image-does-not-exist"},
+            None,
+            "kernel package linux-image-does-not-exist",
+            id="bogus-kernel-package",
+        ),
+        pytest.param({}, "mkfs.fat", "mkfs.fat failed", id="failing-mkfs"),
+    ],
+)
+def test_failed_build_leaves_nothing(
+    env: dict[str, str], fake_tool: str | None, message: str, tmp_path: Path
+) -> None:
+    cache, scratch = tmp_path / "cache", tmp_path / "scratch"
+    scratch.mkdir()
+    env = {**env, "TMPDIR": str(scratch)}
+    if fake_tool:
+        bindir = tmp_path / "bin"
+        bindir.mkdir()
+        (bindir / fake_tool).write_text("#!/bin/sh\necho 'broken on purpose' >&2\nexit 3\n")
+        (bindir / fake_tool).chmod(0o755)
+        env["PATH"] = f"{bindir}:{os.environ['PATH']}"
+    proc, _ = build(cache, **env)
+    assert proc.returncode != 0
+    lines = proc.stderr.splitlines()
+    errors = [line for line in lines if "building" not in line]
+    assert len(errors) == 1 and message in errors[0], proc.stderr
+    assert proc.stdout == ""
+    assert not cache.exists() or list(cache.iterdir()) == [], list(cache.iterdir())
+    assert list(scratch.iterdir()) == []
+
+
+# --- the booted guest ----------------------------------------------------------------------
+
+
+def test_guest_logs_in_as_cirros(guest: Guest) -> None:
+    assert ssh(guest, "id -u; id -un; echo $HOME").split() == ["1000", "cirros", "/home/cirros"]
+
+
+def test_mtu_comes_from_dhcp(guest: Guest) -> None:
+    assert ssh(guest, "cat /sys/class/net/eth0/mtu").strip() == str(MTU)
+
+
+def test_hostname_comes_from_the_config_drive(guest: Guest) -> None:
+    assert ssh(guest, "hostname").strip() == HOSTNAME
+
+
+def test_guest_pings_the_namespace(guest: Guest) -> None:
+    # (as root: busybox ping needs a raw socket, and the image has no setuid busybox)
+    out = ssh(guest, f"ping -c1 -W5 {NS_IP}", user="root")
+    assert "1 packets received" in out, out
+
+
+def test_probe_tools_exist(guest: Guest) -> None:
+    for tool in ("traceroute", "nc", "ping", "ip"):
+        ssh(guest, f"command -v {tool}")
+
+
+def test_root_logs_in_with_the_same_key_and_traceroutes(guest: Guest) -> None:
+    assert ssh(guest, "id -u", user="root").strip() == "0"
+    out = ssh(guest, f"traceroute -n -m 2 -w 2 {NS_IP}", user="root")
+    assert re.search(rf"^\s*1\s+{re.escape(NS_IP)}\s", out, re.M), out
+
+
+def test_console_host_key_matches_keyscan(guest: Guest) -> None:
+    text = guest.console.read_text(errors="replace")
+    block = re.search(
+        r"-----BEGIN SSH HOST KEY KEYS-----\r?\n(.*?)-----END SSH HOST KEY KEYS-----", text, re.S
+    )
+    assert block, f"no host key block on the console:\n{tail(guest.console)}"
+    printed = {tuple(line.split()[:2]) for line in block.group(1).splitlines() if line.strip()}
+    scan = sh("ip", "netns", "exec", guest.ns, "ssh-keyscan", "-T", "10", guest.ip)
+    scanned = {tuple(line.split()[1:3]) for line in scan.splitlines() if not line.startswith("#")}
+    assert printed and printed == scanned, f"console {printed} != ssh-keyscan {scanned}"
