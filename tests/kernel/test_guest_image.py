@@ -105,7 +105,8 @@ def image(workdir: Path) -> Image:
     path = Path(proc.stdout.splitlines()[-1])
     again, cached = build(cache)
     assert again.returncode == 0, f"guest-image.sh (cached) failed: {again.stderr}"
-    print(f"\nguest image: cold build {cold:.1f}s, cached {cached:.2f}s, {path.stat().st_size} bytes")
+    size = path.stat().st_size
+    print(f"\nguest image: cold build {cold:.1f}s, cached {cached:.2f}s, {size} bytes")
     return Image(path, cold, cached, again.stdout, again.stderr)
 
 
@@ -122,15 +123,16 @@ class Guest:
 def ssh(guest: Guest, command: str, user: str = "cirros", timeout: float = 30) -> str:
     """`command` in the guest over SSH (from inside the test namespace); its stdout."""
     __tracebackhide__ = True
+    login = f"{user}@{guest.ip}"
     proc = subprocess.run(
-        ["ip", "netns", "exec", guest.ns, "ssh", *ssh_options(guest), f"{user}@{guest.ip}", command],
+        ["ip", "netns", "exec", guest.ns, "ssh", *ssh_options(guest), login, command],
         capture_output=True,
         text=True,
         check=False,
         timeout=timeout,
     )
     if proc.returncode != 0:
-        pytest.fail(f"ssh {user}@{guest.ip} {command!r}: rc={proc.returncode} {proc.stderr.strip()}")
+        pytest.fail(f"ssh {login} {command!r}: rc={proc.returncode} {proc.stderr.strip()}")
     return proc.stdout
 
 
@@ -262,7 +264,9 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
         deadline = start + BOOT_TIMEOUT
         while (ip := lease_of(leases, mac)) is None:
             if time.monotonic() > deadline:
-                pytest.fail(f"no DHCP lease for {mac} within {BOOT_TIMEOUT}s; console:\n{tail(console)}")
+                pytest.fail(
+                    f"no DHCP lease for {mac} in {BOOT_TIMEOUT}s; console:\n{tail(console)}"
+                )
             if procs[-1].poll() is not None:
                 pytest.fail(f"qemu exited with {procs[-1].returncode}; console:\n{tail(console)}")
             time.sleep(0.2)
