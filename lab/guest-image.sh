@@ -14,7 +14,8 @@
 #     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
 #   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root: there is no sudo, and
 #     busybox ping and traceroute need a raw socket (no setuid busybox here), so probes that ping
-#     or traceroute log in as root. No passwords: the console has no login.
+#     or traceroute log in as root. No passwords: the console has no login;
+#   - busybox init with acpid: the ACPI power button (Nova's stop) powers it off cleanly.
 # GUEST_KERNEL_PACKAGE overrides the kernel package (default: what linux-image-cloud-amd64 depends
 # on). A failed build leaves nothing in CACHE_DIR and names the failed step in one stderr line.
 set -euo pipefail
@@ -67,7 +68,9 @@ r="$tmp/root"
 mkdir -p "$r"/{bin,dev,etc/dropbear,home,mnt/config,proc,root,run,sys,tmp,var/log,lib64}
 ln -s bin "$r/sbin"; mkdir -p "$r/usr"; ln -s ../bin "$r/usr/bin"; ln -s ../bin "$r/usr/sbin"
 ln -s ../run "$r/var/run"
-modules=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_rng sd_mod ata_piix sr_mod isofs vfat)
+# (button + evdev: the ACPI power button that Nova's stop presses, for busybox acpid)
+modules=(virtio_pci virtio_net virtio_blk virtio_scsi virtio_rng sd_mod ata_piix sr_mod isofs vfat
+  button evdev)
 step "module dependencies" modprobe -d "$tmp/k" -S "$kname" --show-depends -a "${modules[@]}"
 # (insmod lines in load order; a module shared by several appears once, at its first place)
 : > "$r/etc/modules"
@@ -167,15 +170,17 @@ if [ -n "$dev" ] && mount -o ro "$dev" /mnt/config; then
   echo "config drive: $dev" > /dev/console
 fi
 
-# A fresh host key every boot, printed to the console for the first SSH connection to trust.
+# A fresh host key every boot (made while DHCP runs), printed to the console for the first SSH
+# connection to trust.
 hk=/etc/dropbear/dropbear_ed25519_host_key
-dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1
-{ echo "-----BEGIN SSH HOST KEY KEYS-----"; dropbearkey -y -f "$hk" | grep '^ssh-'
-  echo "-----END SSH HOST KEY KEYS-----"; } > /dev/console
-
+dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1 &
+keygen=$!
 ip link set eth0 up 2>/dev/null
 udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -O staticroutes -t 10 -T 1 -A 5 -b -p /run/udhcpc.pid \
   >/dev/null 2>&1 || echo "udhcpc: no lease on eth0" > /dev/console
+wait "$keygen"
+{ echo "-----BEGIN SSH HOST KEY KEYS-----"; dropbearkey -y -f "$hk" | grep '^ssh-'
+  echo "-----END SSH HOST KEY KEYS-----"; } > /dev/console
 
 if [ -z "$md" ]; then   # no config drive: the metadata service, a few tries
   for i in 1 2 3 4 5; do
@@ -203,11 +208,14 @@ dropbear -s -r "$hk" -P /run/dropbear.pid 2>/dev/null
 echo "dvr-guest $name up" > /dev/console
 exec /sbin/init
 EOF
+# busybox init: acpid runs /etc/acpi/PWRF/00000080 on the power button (a clean ACPI poweroff).
 cat > "$r/etc/inittab" <<'EOF'
-::respawn:/bin/sleep 86400
+::respawn:/sbin/acpid -f
 ::ctrlaltdel:/sbin/reboot
 EOF
-chmod 755 "$r/init" "$r/etc/udhcpc.script"
+mkdir -p "$r/etc/acpi/PWRF"
+printf '#!/bin/sh\necho "dvr-guest: power button" > /dev/console\nexec poweroff\n' > "$r/etc/acpi/PWRF/00000080"
+chmod 755 "$r/init" "$r/etc/udhcpc.script" "$r/etc/acpi/PWRF/00000080"
 
 # ---- initramfs and disk: MBR + FAT16 partition (1 MiB on) with syslinux, no loop device or mount
 # (file times and the volume id fixed: the same inputs give the same bytes).

@@ -2,23 +2,26 @@
 
 Runs as root, no lab. The image is built into a throwaway cache; the guest boots with a config
 drive (genisoimage, label config-2, IDE cdrom) carrying a throwaway SSH key and a host name. Its
-only network is a tap inside a throwaway namespace ``dvrguest-<random>`` (192.0.2.1/24 and a
-dnsmasq handing out MTU 1450 there): no user-mode networking, nothing reaches outside the machine.
-Every process started here (qemu, dnsmasq) is killed by its PID, the namespace deleted (with its
-tap) and the temp dirs removed, whatever the outcome.
+only network is a tap inside a throwaway namespace ``dvrguest-<random>``: 192.0.2.1/24 and a
+dnsmasq handing out 192.0.2.10 with MTU 1450 there. No user-mode networking: nothing reaches
+outside the machine. Every process started here (qemu, dnsmasq) is killed by its PID, the
+namespace deleted (with its tap) and the temp dirs removed, whatever the outcome.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,13 +30,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "lab" / "guest-image.sh"
 NS_IP, PREFIX = "192.0.2.1", 24
-DHCP_RANGE = "192.0.2.10,192.0.2.50,255.255.255.0,1h"
+GUEST_IP = "192.0.2.10"
+DHCP_RANGE = "192.0.2.0,static,255.255.255.0,1h"
 MTU = 1450
 TAP = "tapguest0"
+UP = re.compile(r"^dvr-guest \S+ up", re.M)  # /init's line after starting dropbear
 HOSTNAME = "dvr-guest-test"
 BUILD_TIMEOUT = 120  # seconds; a cold build takes ~10
 CACHED_MAX = 3.0  # seconds; a cache hit only asks apt (one call, ~1 s) and dpkg for versions
-BOOT_TIMEOUT = 60  # seconds to the first SSH login (~10 under TCG)
+BOOT_TIMEOUT = 60  # seconds to the first SSH login (~8 under TCG)
+POWEROFF_TIMEOUT = 30  # seconds from the ACPI power button to qemu exiting (~3)
 TOOLS = ("ip", "qemu-system-x86_64", "qemu-img", "dnsmasq", "genisoimage", "ssh", "ssh-keygen")
 TOOLS += ("ssh-keyscan", "apt-get", "dpkg-deb", "syslinux", "mcopy", "mkfs.fat", "sfdisk", "cpio")
 
@@ -117,6 +123,8 @@ class Guest:
     key: Path
     known_hosts: Path
     console: Path
+    monitor: Path
+    qemu: subprocess.Popen[bytes]
     boot_to_ssh_s: float
 
 
@@ -177,39 +185,41 @@ def lease_of(leases: Path, mac: str) -> str | None:
     return None
 
 
-def wait_for_ssh(ns: str, ip: str, options: list[str], qemu: subprocess.Popen[bytes]) -> None:
-    """Until `ssh cirros@ip true` works; fails after BOOT_TIMEOUT or if qemu exits."""
+def wait_for(what: str, ready: Callable[[], bool], g: Guest, deadline: float) -> None:
+    """Until ready() (polled every 0.2 s); fails naming `what`, with the console's tail, at the
+    deadline (time.monotonic()) or as soon as qemu exits."""
     __tracebackhide__ = True
-    deadline = time.monotonic() + BOOT_TIMEOUT
-    last = ""
-    while time.monotonic() < deadline:
-        if qemu.poll() is not None:
-            pytest.fail(f"qemu exited with {qemu.returncode} before SSH worked")
-        proc = subprocess.run(
-            ["ip", "netns", "exec", ns, "ssh", *options, f"cirros@{ip}", "true"],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=15,
-        )
-        if proc.returncode == 0:
-            return
-        last = proc.stderr.strip()
-        time.sleep(0.5)
-    pytest.fail(f"no SSH login as cirros@{ip} within {BOOT_TIMEOUT}s: {last}")
+    while not ready():
+        if g.qemu.poll() is not None:
+            pytest.fail(f"qemu exited with {g.qemu.returncode} before {what}:\n{tail(g.console)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {BOOT_TIMEOUT}s of the boot:\n{tail(g.console)}")
+        time.sleep(0.2)
 
 
-@pytest.fixture(scope="module")
-def guest(image: Image, workdir: Path) -> Iterator[Guest]:
+def ssh_works(g: Guest) -> bool:
+    proc = subprocess.run(
+        ["ip", "netns", "exec", g.ns, "ssh", *ssh_options(g), f"cirros@{g.ip}", "true"],
+        capture_output=True,
+        check=False,
+        timeout=15,
+    )
+    return proc.returncode == 0
+
+
+@contextmanager
+def booted(image: Image, workdir: Path, tag: str) -> Iterator[Guest]:
     """The image booted (TCG, 128 MB, pc machine) on a tap in a throwaway namespace, with a
-    config drive and dnsmasq; up to its first SSH login. qemu and dnsmasq are killed by PID and
-    the namespace deleted afterwards, whatever happened."""
+    config drive and dnsmasq, up to its first SSH login; files under workdir/tag. qemu and dnsmasq
+    are killed by PID and the namespace deleted afterwards, whatever happened."""
     ns = f"dvrguest-{secrets.token_hex(4)}"
     mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _ in range(3))
-    key = workdir / "id_ed25519"
+    files = workdir / tag
+    files.mkdir()
+    key = files / "id_ed25519"
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dvr-test", "-f", str(key))
-    iso = config_drive(workdir, (workdir / "id_ed25519.pub").read_text().strip())
-    console, leases = workdir / "console.log", workdir / "dnsmasq.leases"
+    iso = config_drive(files, (files / "id_ed25519.pub").read_text().strip())
+    console, leases, monitor = files / "console.log", files / "leases", files / "monitor.sock"
     procs: list[subprocess.Popen[bytes]] = []
     created = False
     try:
@@ -219,6 +229,8 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
         sh("ip", "-n", ns, "tuntap", "add", "dev", TAP, "mode", "tap")
         sh("ip", "-n", ns, "addr", "add", f"{NS_IP}/{PREFIX}", "dev", TAP)
         sh("ip", "-n", ns, "link", "set", TAP, "up")
+        # As Neutron runs it: a static range and the port's address by MAC (no ping before an
+        # offer, which costs 3 s on a dynamic range).
         dnsmasq = [
             "dnsmasq",
             "--keep-in-foreground",
@@ -229,11 +241,12 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
             f"--interface={TAP}",
             "--bind-interfaces",
             f"--dhcp-range={DHCP_RANGE}",
+            f"--dhcp-host={mac},{GUEST_IP}",
             f"--dhcp-option=option:mtu,{MTU}",
             f"--dhcp-leasefile={leases}",
-            f"--pid-file={workdir / 'dnsmasq.pid'}",
+            f"--pid-file={files / 'dnsmasq.pid'}",
             "--user=root",
-            f"--log-facility={workdir / 'dnsmasq.log'}",
+            f"--log-facility={files / 'dnsmasq.log'}",
         ]
         # (ip netns exec execs the command: each Popen's PID is dnsmasq's and qemu's own)
         procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *dnsmasq]))
@@ -250,6 +263,8 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
             "none",
             "-serial",
             f"file:{console}",
+            "-monitor",
+            f"unix:{monitor},server=on,wait=off",
             "-drive",
             f"file={image.path},if=virtio,format=qcow2,snapshot=on",
             "-drive",
@@ -260,21 +275,24 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
             f"virtio-net-pci,netdev=n0,mac={mac}",
         ]
         start = time.monotonic()
-        procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *qemu]))
+        qemu_proc = subprocess.Popen(["ip", "netns", "exec", ns, *qemu])
+        procs.append(qemu_proc)
         deadline = start + BOOT_TIMEOUT
-        while (ip := lease_of(leases, mac)) is None:
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"no DHCP lease for {mac} in {BOOT_TIMEOUT}s; console:\n{tail(console)}"
-                )
-            if procs[-1].poll() is not None:
-                pytest.fail(f"qemu exited with {procs[-1].returncode}; console:\n{tail(console)}")
-            time.sleep(0.2)
-        known_hosts = workdir / "known_hosts"
-        g = Guest(ns, ip, key, known_hosts, console, 0.0)
-        wait_for_ssh(ns, ip, ssh_options(g), procs[-1])
-        g = Guest(ns, ip, key, known_hosts, console, time.monotonic() - start)
-        print(f"\nguest {ip}: boot to SSH {g.boot_to_ssh_s:.1f}s")
+        g = Guest(ns, GUEST_IP, key, files / "known_hosts", console, monitor, qemu_proc, 0.0)
+        wait_for(
+            f"DHCP lease of {GUEST_IP} to {mac}",
+            lambda: lease_of(leases, mac) == GUEST_IP,
+            g,
+            deadline,
+        )
+        # (the console line /init prints after starting dropbear: no SSH attempt before it, whose
+        # lost SYN would cost a retransmission timeout)
+        wait_for(
+            "'dvr-guest ... up' on the console", lambda: bool(UP.search(tail(console))), g, deadline
+        )
+        wait_for(f"SSH login as cirros@{GUEST_IP}", lambda: ssh_works(g), g, deadline)
+        g = dataclasses.replace(g, boot_to_ssh_s=time.monotonic() - start)
+        print(f"\nguest {tag}: boot to SSH {g.boot_to_ssh_s:.1f}s")
         yield g
     finally:
         for proc in reversed(procs):
@@ -282,6 +300,13 @@ def guest(image: Image, workdir: Path) -> Iterator[Guest]:
             proc.wait(timeout=10)
         if created:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def guest(image: Image, workdir: Path) -> Iterator[Guest]:
+    """One booted guest for the module's read-only checks (booted())."""
+    with booted(image, workdir, "shared") as g:
+        yield g
 
 
 def tail(path: Path, lines: int = 30) -> str:
@@ -383,3 +408,18 @@ def test_console_host_key_matches_keyscan(guest: Guest) -> None:
     scan = sh("ip", "netns", "exec", guest.ns, "ssh-keyscan", "-T", "10", guest.ip)
     scanned = {tuple(line.split()[1:3]) for line in scan.splitlines() if not line.startswith("#")}
     assert printed and printed == scanned, f"console {printed} != ssh-keyscan {scanned}"
+
+
+def test_power_button_powers_off(image: Image, workdir: Path) -> None:
+    # (its own guest: the others keep theirs running)
+    with booted(image, workdir, "poweroff") as g:
+        with socket.socket(socket.AF_UNIX) as mon:
+            mon.connect(str(g.monitor))
+            mon.sendall(b"system_powerdown\n")
+        try:
+            g.qemu.wait(timeout=POWEROFF_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"still running {POWEROFF_TIMEOUT}s after the power button:\n{tail(g.console)}"
+            )
+        assert "power button" in g.console.read_text(errors="replace")
