@@ -204,13 +204,14 @@ fi
 hostname "$name"; echo "$name" > /etc/hostname
 mkdir -p /home/cirros/.ssh; chown -R 1000:1000 /home/cirros; chmod 700 /home/cirros/.ssh /root/.ssh 2>/dev/null
 
+acpid   # (before dropbear: a guest that can be logged into also hears its power button)
 dropbear -s -r "$hk" -P /run/dropbear.pid 2>/dev/null
 echo "dvr-guest $name up" > /dev/console
 exec /sbin/init
 EOF
-# busybox init: acpid runs /etc/acpi/PWRF/00000080 on the power button (a clean ACPI poweroff).
+# busybox init (PID 1 after /init); acpid runs /etc/acpi/PWRF/00000080 on the power button (a
+# clean ACPI poweroff).
 cat > "$r/etc/inittab" <<'EOF'
-::respawn:/sbin/acpid -f
 ::ctrlaltdel:/sbin/reboot
 EOF
 mkdir -p "$r/etc/acpi/PWRF"
@@ -218,17 +219,18 @@ printf '#!/bin/sh\necho "dvr-guest: power button" > /dev/console\nexec poweroff\
 chmod 755 "$r/init" "$r/etc/udhcpc.script" "$r/etc/acpi/PWRF/00000080"
 
 # ---- initramfs and disk: MBR + FAT16 partition (1 MiB on) with syslinux, no loop device or mount
-# (file times and the volume id fixed: the same inputs give the same bytes).
-find "$r" -exec touch -h -d @1 {} +
+# (file times, mtools' included, and the volume id fixed: the same inputs give the same bytes).
+export SOURCE_DATE_EPOCH=1577836800
+find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$r" && find . | sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9 -n) > "$tmp/initrd.img" ||
   fail "initramfs (cpio | gzip) failed"
 cp "$tmp/k/boot/vmlinuz-$kname" "$tmp/vmlinuz"
 printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND console=ttyS0 quiet\n' > "$tmp/syslinux.cfg"
-touch -d @1 "$tmp/vmlinuz" "$tmp/initrd.img" "$tmp/syslinux.cfg"
+touch -d "@$SOURCE_DATE_EPOCH" "$tmp/vmlinuz" "$tmp/initrd.img" "$tmp/syslinux.cfg"
 mib=$(( ($(stat -c %s "$tmp/vmlinuz") + $(stat -c %s "$tmp/initrd.img")) / 1048576 + 4 ))
 export MTOOLS_SKIP_CHECK=1
 truncate -s "${mib}M" "$tmp/part.img"
-step "mkfs.fat" mkfs.fat -F 16 -h 2048 -n DVRGUEST -i 44565247 --invariant "$tmp/part.img"
+step "mkfs.fat" mkfs.fat -F 16 -h 2048 -n DVRGUEST --invariant "$tmp/part.img"
 step "syslinux install" syslinux --install "$tmp/part.img"
 step "mcopy" mcopy -m -i "$tmp/part.img" "$tmp/syslinux.cfg" "$tmp/vmlinuz" "$tmp/initrd.img" ::
 truncate -s "$((mib + 1))M" "$tmp/disk.raw"

@@ -37,7 +37,6 @@ TAP = "tapguest0"
 UP = re.compile(r"^dvr-guest \S+ up", re.M)  # /init's line after starting dropbear
 HOSTNAME = "dvr-guest-test"
 BUILD_TIMEOUT = 120  # seconds; a cold build takes ~10
-CACHED_MAX = 3.0  # seconds; a cache hit only asks apt (one call, ~1 s) and dpkg for versions
 BOOT_TIMEOUT = 60  # seconds to the first SSH login (~8 under TCG)
 POWEROFF_TIMEOUT = 30  # seconds from the ACPI power button to qemu exiting (~3)
 TOOLS = ("ip", "qemu-system-x86_64", "qemu-img", "dnsmasq", "genisoimage", "ssh", "ssh-keygen")
@@ -322,8 +321,11 @@ def test_second_build_hits_the_cache(image: Image) -> None:
     assert image.path.name == "dvr-guest.qcow2"
     assert image.cached_stdout.splitlines()[-1] == str(image.path)
     assert "building" not in image.cached_stderr, image.cached_stderr
-    assert image.cached_s < CACHED_MAX, f"cached call took {image.cached_s:.2f}s"
-    assert image.cached_s < image.cold_s
+    # (a hit only asks apt, one call of ~1 s, and dpkg for versions; relative: a loaded machine
+    # slows both)
+    assert image.cached_s < image.cold_s / 3, (
+        f"cached {image.cached_s:.2f}s, cold {image.cold_s:.1f}s"
+    )
 
 
 def test_image_is_one_qcow2_disk(image: Image) -> None:
@@ -341,7 +343,7 @@ def test_image_is_one_qcow2_disk(image: Image) -> None:
             "kernel package linux-image-does-not-exist",
             id="bogus-kernel-package",
         ),
-        pytest.param({}, "mkfs.fat", "mkfs.fat failed", id="failing-mkfs"),
+        pytest.param({}, "dpkg-deb", "extraction of linux-image-", id="failing-extraction"),
     ],
 )
 def test_failed_build_leaves_nothing(
@@ -410,12 +412,27 @@ def test_console_host_key_matches_keyscan(guest: Guest) -> None:
     assert printed and printed == scanned, f"console {printed} != ssh-keyscan {scanned}"
 
 
+def monitor(g: Guest, command: str) -> str:
+    """`command` on qemu's human monitor: sent after its prompt, answered by the next one (a
+    command written before the prompt, or a socket closed before the answer, can be lost)."""
+    with socket.socket(socket.AF_UNIX) as mon:
+        mon.settimeout(10)
+        mon.connect(str(g.monitor))
+        seen = b""
+        for send in (b"", f"{command}\n".encode()):
+            mon.sendall(send)
+            while not seen.endswith(b"(qemu) "):
+                chunk = mon.recv(4096)
+                assert chunk, f"qemu monitor closed; so far: {seen!r}"
+                seen += chunk
+            answer, seen = seen, b""
+    return answer.decode(errors="replace")
+
+
 def test_power_button_powers_off(image: Image, workdir: Path) -> None:
     # (its own guest: the others keep theirs running)
     with booted(image, workdir, "poweroff") as g:
-        with socket.socket(socket.AF_UNIX) as mon:
-            mon.connect(str(g.monitor))
-            mon.sendall(b"system_powerdown\n")
+        monitor(g, "system_powerdown")
         try:
             g.qemu.wait(timeout=POWEROFF_TIMEOUT)
         except subprocess.TimeoutExpired:
