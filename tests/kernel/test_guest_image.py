@@ -31,6 +31,8 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "lab" / "guest-image.sh"
 NS_IP, PREFIX = "192.0.2.1", 24
 GUEST_IP = "192.0.2.10"
+METADATA_IP = "169.254.169.254"
+QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
 DHCP_RANGE = "192.0.2.0,static,255.255.255.0,1h"
 MTU = 1450
 TAP = "tapguest0"
@@ -160,14 +162,19 @@ def ssh_options(guest: Guest) -> list[str]:
     ]
 
 
-def config_drive(workdir: Path, public_key: str) -> Path:
-    """An ISO 9660 config drive (label config-2) with meta_data.json: the key and HOSTNAME."""
-    root = workdir / "config-drive"
+def metadata(workdir: Path, public_key: str, hostname: str) -> Path:
+    """workdir/metadata/openstack/latest/meta_data.json as Nova writes it: the key, the name."""
+    root = workdir / "metadata"
     latest = root / "openstack" / "latest"
     latest.mkdir(parents=True)
-    meta = {"uuid": secrets.token_hex(16), "hostname": HOSTNAME, "name": HOSTNAME}
-    meta["public_keys"] = {"dvr-test": public_key}
+    meta = {"uuid": secrets.token_hex(16), "hostname": hostname, "name": hostname}
+    meta["public_keys"] = {"dvr-test": public_key + "\n"}  # (Nova keeps the key's newline)
     (latest / "meta_data.json").write_text(json.dumps(meta))
+    return root
+
+
+def config_drive(workdir: Path, root: Path) -> Path:
+    """An ISO 9660 config drive (label config-2) of the metadata tree `root`."""
     iso = workdir / "config-drive.iso"
     sh("genisoimage", "-quiet", "-o", str(iso), "-V", "config-2", "-r", "-J", str(root))
     return iso
@@ -207,17 +214,22 @@ def ssh_works(g: Guest) -> bool:
 
 
 @contextmanager
-def booted(image: Image, workdir: Path, tag: str) -> Iterator[Guest]:
-    """The image booted (TCG, 128 MB, pc machine) on a tap in a throwaway namespace, with a
-    config drive and dnsmasq, up to its first SSH login; files under workdir/tag. qemu and dnsmasq
-    are killed by PID and the namespace deleted afterwards, whatever happened."""
+def booted(
+    image: Image, workdir: Path, tag: str, drive: bool = True, hostname: str = HOSTNAME
+) -> Iterator[Guest]:
+    """The image booted (TCG, 128 MB, pc machine) on a tap in a throwaway namespace with dnsmasq,
+    up to its first SSH login; files under workdir/tag. The key and `hostname` on a config drive,
+    or (drive=False) from a metadata service: an HTTP server on 169.254.169.254:80 in the
+    namespace. qemu, dnsmasq and the server are killed by PID and the namespace deleted
+    afterwards, whatever happened."""
     ns = f"dvrguest-{secrets.token_hex(4)}"
     mac = "52:54:00:" + ":".join(secrets.token_hex(1) for _ in range(3))
     files = workdir / tag
     files.mkdir()
     key = files / "id_ed25519"
     sh("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "dvr-test", "-f", str(key))
-    iso = config_drive(files, (files / "id_ed25519.pub").read_text().strip())
+    tree = metadata(files, (files / "id_ed25519.pub").read_text().strip(), hostname)
+    iso = config_drive(files, tree) if drive else None
     console, leases, monitor = files / "console.log", files / "leases", files / "monitor.sock"
     procs: list[subprocess.Popen[bytes]] = []
     created = False
@@ -247,8 +259,12 @@ def booted(image: Image, workdir: Path, tag: str) -> Iterator[Guest]:
             "--user=root",
             f"--log-facility={files / 'dnsmasq.log'}",
         ]
-        # (ip netns exec execs the command: each Popen's PID is dnsmasq's and qemu's own)
+        # (ip netns exec execs the command: each Popen's PID is dnsmasq's, the server's, qemu's)
         procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *dnsmasq]))
+        if not drive:
+            sh("ip", "-n", ns, "addr", "add", f"{METADATA_IP}/32", "dev", "lo")
+            server = ["python3", "-m", "http.server", "-b", METADATA_IP, "-d", str(tree), "80"]
+            procs.append(subprocess.Popen(["ip", "netns", "exec", ns, *server], **QUIET))
         qemu = [
             "qemu-system-x86_64",
             "-accel",
@@ -266,8 +282,7 @@ def booted(image: Image, workdir: Path, tag: str) -> Iterator[Guest]:
             f"unix:{monitor},server=on,wait=off",
             "-drive",
             f"file={image.path},if=virtio,format=qcow2,snapshot=on",
-            "-drive",
-            f"file={iso},if=ide,media=cdrom,format=raw,readonly=on",
+            *(["-drive", f"file={iso},if=ide,media=cdrom,format=raw,readonly=on"] if iso else []),
             "-netdev",
             f"tap,id=n0,ifname={TAP},script=no,downscript=no",
             "-device",
@@ -440,3 +455,9 @@ def test_power_button_powers_off(image: Image, workdir: Path) -> None:
                 f"still running {POWEROFF_TIMEOUT}s after the power button:\n{tail(g.console)}"
             )
         assert "power button" in g.console.read_text(errors="replace")
+
+
+def test_key_and_hostname_from_the_metadata_service(image: Image, workdir: Path) -> None:
+    # (its own guest, without a config drive)
+    with booted(image, workdir, "metadata", drive=False, hostname="dvr-guest-md") as g:
+        assert ssh(g, "hostname").strip() == "dvr-guest-md"
