@@ -9,7 +9,8 @@
 #   - loads the modules (virtio_net with csum=0 gso=0: userspace OVS corrupts partial checksums);
 #   - reads hostname and public_keys from the config drive (label config-2, IDE cdrom: the cloud
 #     kernel has no AHCI, so hw_machine_type=pc), else from the metadata service (busybox nc);
-#   - DHCP with udhcpc: address, routers or classless static routes, DNS and the MTU option;
+#   - DHCP with udhcpc: address, routers or classless static routes, DNS and the MTU option; without
+#     a lease after 5 s, the config drive's network_data.json (one NIC) while udhcpc keeps trying;
 #   - a fresh ed25519 dropbear host key every boot, printed to the console between
 #     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
 #   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root: there is no sudo, and
@@ -49,13 +50,15 @@ mkdir -p "$cache"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/dvr-guest.XXXXXX")
 stage=""
 trap 'rm -rf "$tmp" ${stage:+"$stage"}' EXIT
+trap 'fail "build failed at line $LINENO: $BASH_COMMAND"' ERR
 log="$tmp/log"
 # step WHAT CMD...: run a build step quietly; on failure one line: the step and its last output.
 step() {
   local what=$1; shift
   if ! "$@" >"$log" 2>&1; then fail "$what failed: $(grep -v '^$' "$log" | tail -n1)"; fi
 }
-echo "$me: building $key ($versions)" >&2
+# (progress on stdout: stderr only ever carries the one line of a failure)
+echo "$me: building $key ($versions)"
 
 # ---- the kernel and its modules -----------------------------------------------------------------
 cd "$tmp"
@@ -148,8 +151,16 @@ while read -r m; do
 done < /etc/modules
 ip link set lo up
 
-# meta_data.json's fields: json_str KEY (a top-level string), json_keys (public_keys' values).
-json_str() { tr -d '\n' | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\\([^\"]*\\)\".*/\\1/p"; }
+# The JSON of meta_data.json and network_data.json, read with awk: json_after MARK KEY, the first
+# value (a string or a number) of "KEY" after the text MARK; json_keys, public_keys' values.
+json_after() {
+  tr -d '\n' | awk -v mark="$1" -v key="\"$2\"" '{
+    i = index($0, mark); if (!i) exit; s = substr($0, i)
+    i = index(s, key); if (!i) exit; s = substr(s, i + length(key))
+    if (match(s, /^[[:space:]]*:[[:space:]]*("[^"]*"|[0-9]+)/)) {
+      v = substr(s, RSTART, RLENGTH); sub(/^[^"0-9]*"?/, "", v); sub(/"$/, "", v); print v
+    } }'
+}
 json_keys() {
   awk '{ s = s $0 } END {
     i = index(s, "\"public_keys\""); if (!i) exit
@@ -175,9 +186,29 @@ fi
 hk=/etc/dropbear/dropbear_ed25519_host_key
 dropbearkey -t ed25519 -f "$hk" >/dev/null 2>&1 &
 keygen=$!
+# DHCP: 5 s, then on in the background (-b); without a lease by then, the config drive's
+# network_data.json (its first network with an address and the first route's gateway: a one-NIC
+# guest's static configuration).
 ip link set eth0 up 2>/dev/null
-udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -O staticroutes -t 10 -T 1 -A 5 -b -p /run/udhcpc.pid \
-  >/dev/null 2>&1 || echo "udhcpc: no lease on eth0" > /dev/console
+udhcpc -i eth0 -s /etc/udhcpc.script -O mtu -O staticroutes -t 5 -T 1 -A 5 -b -p /run/udhcpc.pid \
+  >/dev/null 2>&1
+nd=/mnt/config/openstack/latest/network_data.json
+if ! ip -4 addr show dev eth0 2>/dev/null | grep -q inet; then
+  a=$(json_after '"networks"' ip_address < "$nd" 2>/dev/null)
+  m=$(json_after '"networks"' netmask < "$nd" 2>/dev/null)
+  if [ -n "$a" ] && [ -n "$m" ]; then
+    mtu=$(json_after '"links"' mtu < "$nd"); gw=$(json_after '"routes"' gateway < "$nd")
+    [ -z "$mtu" ] || ip link set eth0 mtu "$mtu"
+    eval "$(ipcalc -p "$a" "$m")"
+    ip addr add "$a/$PREFIX" dev eth0
+    [ -z "$gw" ] || ip route replace default via "$gw" dev eth0
+    dns=$(json_after '"services"' address < "$nd")
+    [ -z "$dns" ] || echo "nameserver $dns" > /etc/resolv.conf
+    echo "static: eth0 $a/$PREFIX mtu ${mtu:-default} (network_data.json)" > /dev/console
+  else
+    echo "no DHCP lease, no static network: eth0 unconfigured" > /dev/console
+  fi
+fi
 wait "$keygen"
 { echo "-----BEGIN SSH HOST KEY KEYS-----"; dropbearkey -y -f "$hk" | grep '^ssh-'
   echo "-----END SSH HOST KEY KEYS-----"; } > /dev/console
@@ -194,7 +225,7 @@ if [ -z "$md" ]; then   # no config drive: the metadata service, a few tries
 fi
 name=dvr-guest
 if [ -n "$md" ] && [ -f "$md" ]; then
-  h=$(json_str hostname < "$md"); [ -z "$h" ] || name=$h
+  h=$(json_after '{' hostname < "$md"); [ -z "$h" ] || name=$h
   for home in /root /home/cirros; do
     mkdir -p "$home/.ssh"; json_keys < "$md" > "$home/.ssh/authorized_keys"
   done
@@ -225,7 +256,15 @@ find "$r" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 (cd "$r" && find . | sort | cpio -o -H newc -R 0:0 --reproducible --quiet | gzip -9 -n) > "$tmp/initrd.img" ||
   fail "initramfs (cpio | gzip) failed"
 cp "$tmp/k/boot/vmlinuz-$kname" "$tmp/vmlinuz"
-printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL vmlinuz\n  INITRD initrd.img\n  APPEND console=ttyS0 quiet\n' > "$tmp/syslinux.cfg"
+cat > "$tmp/syslinux.cfg" <<'EOF'
+DEFAULT linux
+PROMPT 0
+TIMEOUT 0
+LABEL linux
+  KERNEL vmlinuz
+  INITRD initrd.img
+  APPEND console=ttyS0 quiet
+EOF
 touch -d "@$SOURCE_DATE_EPOCH" "$tmp/vmlinuz" "$tmp/initrd.img" "$tmp/syslinux.cfg"
 mib=$(( ($(stat -c %s "$tmp/vmlinuz") + $(stat -c %s "$tmp/initrd.img")) / 1048576 + 4 ))
 export MTOOLS_SKIP_CHECK=1
