@@ -378,8 +378,9 @@ def test_image_is_one_qcow2_disk(image: Image) -> None:
     ],
 )
 def test_failed_build_leaves_nothing(
-    env: dict[str, str], fake_tool: str | None, message: str, tmp_path: Path
+    env: dict[str, str], fake_tool: str | None, message: str, workdir: Path
 ) -> None:
+    tmp_path = Path(tempfile.mkdtemp(prefix="failed-", dir=workdir))
     cache, scratch = tmp_path / "cache", tmp_path / "scratch"
     scratch.mkdir()
     env = {**env, "TMPDIR": str(scratch)}
