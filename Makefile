@@ -30,12 +30,15 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 
 venv: $(STAMP)
 
-# Debian packages the collector tests and the lab use (root).
-SYSTEM_PACKAGES := iproute2 iptables conntrack ethtool openvswitch-switch libpcap0.8
+# Debian packages the collector tests and the lab use (root); from qemu-system-x86 on: the guest
+# image (lab/guest-image.sh) and its test (tests/kernel/test_guest_image.py).
+SYSTEM_PACKAGES := iproute2 iptables conntrack ethtool openvswitch-switch libpcap0.8 \
+	qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio genisoimage syslinux \
+	syslinux-common mtools dosfstools fdisk dnsmasq-base
 
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi
+	if [ -n "$$missing" ]; then echo "installing$$missing"; apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; fi
 
 # yamllint: every YAML file (.yamllint); actionlint: the GitHub Actions workflows, with shellcheck on
 # their run: scripts when shellcheck is on PATH (optional).
