@@ -1,7 +1,8 @@
 #!/bin/bash
 # guest-image.sh CACHE_DIR: a cirros-like guest disk for the lab's Nova, from Debian packages only.
 # Builds CACHE_DIR/<key>/dvr-guest.qcow2 and prints its path as the last stdout line; <key> hashes
-# this script and the package versions used (kernel, busybox-static, dropbear-bin), so a second
+# this script and the package versions used (kernel, busybox-static, dropbear-bin, gcc and
+# libc6-dev for the guest's sudo), so a second
 # call with nothing changed prints the path at once. The disk: MBR + one FAT16 partition with
 # syslinux, the Debian cloud kernel (downloaded, never installed on the host) and an initramfs
 # holding static busybox, dropbear with its shared libraries, the virtio/IDE/iso9660 modules and
@@ -13,9 +14,9 @@
 #     a lease after 5 s, the config drive's network_data.json (one NIC) while udhcpc keeps trying;
 #   - a fresh ed25519 dropbear host key every boot, printed to the console between
 #     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
-#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root: there is no sudo, and
-#     busybox ping and traceroute need a raw socket (no setuid busybox here), so probes that ping
-#     or traceroute log in as root. No passwords: the console has no login;
+#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root; as on cirros, cirros has
+#     a password-less sudo (a small static one built here: sudo [-n] COMMAND...), which busybox
+#     ping and traceroute need (raw sockets). No passwords: the console has no login;
 #   - busybox init with acpid: the ACPI power button (Nova's stop) powers it off cleanly.
 # GUEST_KERNEL_PACKAGE overrides the kernel package (default: what linux-image-cloud-amd64 depends
 # on). A failed build leaves nothing in CACHE_DIR and names the failed step in one stderr line.
@@ -38,7 +39,7 @@ else
 fi
 [ -n "$kver" ] || fail "kernel package $kpkg: not available from apt"
 versions="$kpkg=$kver"
-for p in busybox-static dropbear-bin; do
+for p in busybox-static dropbear-bin gcc libc6-dev; do
   v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || fail "package $p is not installed"
   versions="$versions $p=$v"
 done
@@ -101,6 +102,27 @@ for b in /usr/sbin/dropbear /usr/bin/dropbearkey; do
     mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
   done
 done
+# sudo as cirros has it: cirros (and root) run any command as root without a password; -n is
+# accepted (it never asks). Setuid root and static: the initramfs has no libc for it.
+cat > "$tmp/sudo.c" <<'EOF'
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--")) { i++; break; }
+        if (strcmp(argv[i], "-n")) { fprintf(stderr, "sudo: unknown option %s\n", argv[i]); return 1; }
+    }
+    if (i >= argc) { fprintf(stderr, "usage: sudo [-n] command [arg...]\n"); return 1; }
+    if (setgid(0) || setuid(0)) { perror("sudo"); return 1; }
+    execvp(argv[i], argv + i);
+    perror(argv[i]);
+    return 127;
+}
+EOF
+step "build of the guest's sudo" gcc -static -Os -s -o "$r/bin/sudo" "$tmp/sudo.c"
+chmod 4755 "$r/bin/sudo"
 cat > "$r/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 cirros:x:1000:1000:cirros:/home/cirros:/bin/sh

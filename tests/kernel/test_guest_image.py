@@ -419,6 +419,14 @@ def test_guest_pings_the_namespace(guest: Guest) -> None:
     assert "1 packets received" in out, out
 
 
+def test_cirros_traceroutes_with_sudo_as_on_cirros(guest: Guest) -> None:
+    """verify_dvr.yml's probes run `sudo -n traceroute` as the image's user, as on cirros."""
+    assert ssh(guest, "sudo -n id -u").strip() == "0"
+    out = ssh(guest, f"sudo -n traceroute -n -m 2 -w 2 {NS_IP}")
+    assert re.search(rf"^\s*1\s+{re.escape(NS_IP)}\s", out, re.M), out
+    assert "unknown option" in ssh(guest, "sudo -u nobody id -u 2>&1 || true")
+
+
 def test_probe_tools_exist(guest: Guest) -> None:
     for tool in ("traceroute", "nc", "ping", "ip"):
         ssh(guest, f"command -v {tool}")

@@ -107,3 +107,13 @@ def test_nova_compute_reaches_ovs_and_privsep_without_sudo(computes) -> None:
         assert "ovsdb_connection = unix:/run/openvswitch/db.sock" in conf, node
         helpers = [line for line in conf.splitlines() if line.startswith("helper_command")]
         assert len(helpers) == 4 and not any("sudo" in h for h in helpers), (node, helpers)
+
+
+def test_the_packages_that_make_a_nat_network_are_not_installed(computes) -> None:
+    """libvirt-daemon-system pulls in libvirt-daemon-config-network, whose default network is a
+    NAT virbr0 on the host: neither may be installed."""
+    for package in ("libvirt-daemon-system", "libvirt-daemon-config-network"):
+        status = subprocess.run(
+            ["dpkg-query", "-W", "-f=${Status}", package], capture_output=True, text=True
+        ).stdout
+        assert "installed" not in status.split(), f"{package} is installed: {status}"
