@@ -89,11 +89,12 @@ e2e: venv
 	$(BIN)/pytest -q -p no:cacheprovider -m lab tests/lab tests/e2e
 
 # On a running aio lab: verify_dvr.yml as on a single-node DevStack (SSH into VMs, unbound FIP),
-# then two faults red and green again with the probes inside the VMs going over SSH.
+# then two faults red and green again with the probes inside the VMs going over SSH, and the
+# guests' fidelity (qemu on the node, os-vif's plug, the host key the guest printed).
 E2E_AIO_VARS := {"dvr_verify_vm_access": "ssh", "dvr_verify_unbound_fips": 1, "dvr_verify_strict": true}
 e2e-aio: venv
 	DVR_E2E_EXTRA_VARS='$(E2E_AIO_VARS)' $(BIN)/pytest -q -p no:cacheprovider -m lab tests/e2e \
-	  -k "first_run or DNAT or proxy_arp"
+	  -k "first_run or DNAT or proxy_arp or qemu_guest or host_key"
 
 # On a running seed lab (3 dvr_snat controllers): verify_dvr.yml with a DVR+HA router.
 e2e-ha: venv

@@ -184,5 +184,7 @@ def assemble(probe_dir: Path, resources: RunResources, gateway_ip: str | None) -
     )
     traces = module_traces + _text_traceroutes(probe_dir, resources)[0]
     skip = unreached_vms(probe_dir)
-    egress = egress_per_vm(resources, frames, gateway_ip, skip) if frames else ()
+    # A capture that ran and saw nothing is every pinging VM's failure, not an absent check.
+    ran = (probe_dir / "capture.json").exists()
+    egress = egress_per_vm(resources, frames, gateway_ip, skip) if ran else ()
     return ProbeResults(arp=arp, egress=egress, reachability=reach, traceroutes=traces)

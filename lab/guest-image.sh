@@ -14,9 +14,10 @@
 #     a lease after 5 s, the config drive's network_data.json (one NIC) while udhcpc keeps trying;
 #   - a fresh ed25519 dropbear host key every boot, printed to the console between
 #     "-----BEGIN SSH HOST KEY KEYS-----" and "-----END SSH HOST KEY KEYS-----" (as cloud-init);
-#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root; as on cirros, cirros has
-#     a password-less sudo (a small static one built here: sudo [-n] COMMAND...), which busybox
-#     ping and traceroute need (raw sockets). No passwords: the console has no login;
+#   - SSH with the key as user cirros (uid 1000, /bin/sh) and as root; as on cirros, busybox is
+#     setuid root (it keeps root only for ping and traceroute, which need raw sockets) and cirros
+#     has a password-less sudo (a small static one built here: sudo [-n] COMMAND...). No
+#     passwords: the console has no login;
 #   - busybox init with acpid: the ACPI power button (Nova's stop) powers it off cleanly.
 # GUEST_KERNEL_PACKAGE overrides the kernel package (default: what linux-image-cloud-amd64 depends
 # on). A failed build leaves nothing in CACHE_DIR and names the failed step in one stderr line.
@@ -95,6 +96,9 @@ done < "$log"
 
 # ---- userland: busybox applets, dropbear and its libraries --------------------------------------
 cp /bin/busybox "$r/bin/busybox"
+# setuid root as on cirros, where cirros pings without sudo: busybox drops root for every applet
+# but those that need it (ping, traceroute), and busybox ping has no unprivileged ICMP socket.
+chmod 4755 "$r/bin/busybox"
 for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"; done
 for b in /usr/sbin/dropbear /usr/bin/dropbearkey; do
   cp "$b" "$r/bin/"

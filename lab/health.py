@@ -6,7 +6,8 @@ Usage: health.py --cloud dvr-lab [--wait SECONDS] [--dhcp HOST]... [--state DIR]
 L3 agent, every --dhcp HOST an alive DHCP agent, and no agent is dead. With --state (the lab's
 state directory, root): also each node's OVS, where an interface whose iface-id names no Neutron
 port is a problem (a VM Nova would have deleted; userspace OVS spins on its dead tap), and each
-node's ovs-vswitchd CPU over one second.
+node's ovs-vswitchd CPU over one second, and Nova's services (a service that is not up is a
+problem) and hypervisors when the cloud has compute.
 """
 
 import argparse
@@ -97,6 +98,24 @@ def ovs_health(cloud, state):
     return lines, stale_ports(plugged, live)
 
 
+def nova_health(cloud):
+    """Report lines and problems of Nova's services (none when the cloud has no compute)."""
+    conn = openstack.connect(cloud=cloud)
+    if not conn.has_service("compute"):
+        return [], []
+    services = sorted(conn.compute.services(), key=lambda s: (s.binary, s.host))
+    lines = [f"nova services: {sum(s.state == 'up' for s in services)}/{len(services)} up"]
+    lines += [f"  {s.host:28} {s.binary:20} {s.state:6} {s.status}" for s in services]
+    hypervisors = sorted(h.name for h in conn.compute.hypervisors())
+    lines.append(f"hypervisors: {' '.join(hypervisors) or 'none'}")
+    errs = [
+        f"{s.host}: {s.binary} {s.state}{' (forced down)' if s.is_forced_down else ''}"
+        for s in services
+        if s.state != "up"
+    ]
+    return lines, errs
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--cloud", default="dvr-lab")
@@ -126,6 +145,9 @@ def main(argv=None):
         lines, stale = ovs_health(args.cloud, args.state)
         print("\n".join(lines))
         errs += stale
+        lines, down = nova_health(args.cloud)
+        print("\n".join(lines))
+        errs += down
     for e in errs:
         print(f"PROBLEM: {e}")
     return 1 if errs else 0

@@ -17,7 +17,8 @@ IDENTITY = {"service_type": "identity", "interface": "public"}
 
 def register(sess, service_type, name, url, region):
     """Create the service and its missing endpoints; True when anything was created."""
-    services = sess.get(f"/services?type={service_type}", endpoint_filter=IDENTITY).json()["services"]
+    found = sess.get(f"/services?type={service_type}", endpoint_filter=IDENTITY).json()
+    services = found["services"]
     if services:
         svc = services[0]
     else:

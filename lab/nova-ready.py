@@ -56,7 +56,8 @@ def main():
     if missing:
         print("\n".join(missing))
         return 1
-    print(f"nova: {len(args.hosts)} computes up and discovered in {time.monotonic() - started:.1f} s")
+    took = time.monotonic() - started
+    print(f"nova: {len(args.hosts)} computes up and discovered in {took:.1f} s")
     return 0
 
 

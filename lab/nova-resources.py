@@ -40,7 +40,8 @@ def main():
         )
         changed = True
     if not conn.compute.find_flavor(args.flavor_name):
-        conn.compute.create_flavor(name=args.flavor_name, ram=args.ram, vcpus=1, disk=1, is_public=True)
+        flavor = {"name": args.flavor_name, "ram": args.ram, "vcpus": 1, "disk": 1}
+        conn.compute.create_flavor(is_public=True, **flavor)
         changed = True
     changed |= precache(conn, image.id, args.hosts)
     print("changed" if changed else "ok")

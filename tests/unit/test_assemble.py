@@ -109,3 +109,12 @@ def test_a_vm_ssh_did_not_reach_gets_no_egress_capture(tmp_path: Path) -> None:
     (tmp_path / "unreached.json").write_text(json.dumps({"vms": ["nofip"]}))
     probes = assemble(tmp_path, resources, "172.30.89.2")
     assert [e.vm for e in probes.egress] == ["c1"]
+
+
+def test_a_capture_that_saw_nothing_leaves_every_vm_a_capture_to_fail(tmp_path: Path) -> None:
+    """The VMs' pings never reached the probe host (say, ping needs root in the image): each VM
+    still gets its capture, empty, for egress.source to fail; no capture file: no capture ran."""
+    assert assemble(tmp_path, RESOURCES, "172.30.89.193").egress == ()
+    (tmp_path / "capture.json").write_text(json.dumps({"frames": [], "seen": 0}))
+    probes = assemble(tmp_path, RESOURCES, "172.30.89.193")
+    assert [(e.vm, e.frames) for e in probes.egress] == [("vm1", ()), ("vm2", ())]

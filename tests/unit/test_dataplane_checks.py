@@ -109,6 +109,15 @@ def test_fip_vm_leaving_through_snat_fails() -> None:
     assert len(hits) == 1 and hits[0].subject == str(FIP)
 
 
+def test_vms_whose_pings_never_reached_the_capture_fail() -> None:
+    """The capture ran and saw no frame (the VMs' ping needs root in the image, say)."""
+    probes = real_probes()
+    empty = tuple(replace(e, frames=()) for e in probes.egress)
+    findings = by_check(check_dataplane(EXP, replace(probes, egress=empty), NODES), "egress.source")
+    assert len(findings) == 2 and all(f.failed for f in findings)
+    assert {f.observed for f in findings} == {"no frame reached the capture host"}
+
+
 def test_unanswered_ping_fails() -> None:
     probes = real_probes()
     lost = replace(probes.reachability[0], received=0)
