@@ -28,6 +28,7 @@ from dvr_verify.checks import DATAPLANE_CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
+LAB_STATE = Path("/var/lib/dvr-lab")
 BIN = Path(sys.executable).parent
 # testinfra runs ansible-inventory and ansible: those of this venv.
 os.environ["PATH"] = f"{BIN}:{os.environ.get('PATH', '')}"
@@ -99,6 +100,25 @@ def kept_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
             "playbooks/cleanup.yml", "-e", json.dumps({"dvr_verify_run_dir": str(run_dir)})
         )
         assert done.returncode == 0, done.stdout[-3000:]
+        assert nothing_of_nova_left() == [], "the kept run's cleanup left Nova resources"
+
+
+def nothing_of_nova_left() -> list[str]:
+    """What of the runs' Nova VMs is left: servers or key pairs named dvrv-*, libvirt domains
+    or qemu processes on the lab's computes (nothing on a lab without Nova)."""
+    computes = sorted(p.name.split("-libvirtd")[0] for p in LAB_STATE.glob("pids/*-libvirtd.pid"))
+    if not computes:
+        return []
+    conn = openstack.connect(cloud="dvr-lab")
+    left = [f"server {s.name}" for s in conn.compute.servers(all_projects=True)]
+    left += [f"key pair {k.name}" for k in conn.compute.keypairs()]
+    left = [what for what in left if what.split()[-1].startswith("dvrv-")]
+    left += [
+        f"{n}: domain {d}"
+        for n in computes
+        for d in in_lab_node(n, "virsh", "list", "--all", "--name").split()
+    ]
+    return left + [f"{n}: qemu {g}" for n in computes for g in qemu_taps(n)]
 
 
 def node_host(run: Run) -> testinfra.host.Host:
@@ -234,7 +254,6 @@ def test_infra_suite_on_the_kept_run(kept_run: Run) -> None:
 
 
 # ---- the nova backend on the lab (issue 9): the VMs are real guests that Nova booted ----------
-LAB_STATE = Path("/var/lib/dvr-lab")
 
 
 def nova_vms(run: Run) -> list[dict[str, Any]]:
