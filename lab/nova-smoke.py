@@ -54,7 +54,7 @@ def boot_all(conn, args, net):
 
 def wait_all(conn, args, net, servers, deadline):
     """{host: (seconds to ACTIVE, seconds to the SSH banner)}; raises naming a failed host."""
-    dhcp = next(iter(conn.network.network_hosting_dhcp_agents(net))).host
+    dhcp = None  # the node whose qdhcp- namespace serves the network, once it is scheduled
     active, reached = {}, {}
     while len(reached) < len(servers):
         if time.monotonic() > deadline:
@@ -69,8 +69,11 @@ def wait_all(conn, args, net, servers, deadline):
                     )
                 if server.status == "ACTIVE":
                     active[host] = time.monotonic() - booted
-            elif host not in reached and banner(args.state, dhcp, net.id, address):
-                reached[host] = time.monotonic() - booted
+            elif host not in reached:
+                agents = [] if dhcp else list(conn.network.network_hosting_dhcp_agents(net))
+                dhcp = dhcp or (agents[0].host if agents else None)
+                if dhcp and banner(args.state, dhcp, net.id, address):
+                    reached[host] = time.monotonic() - booted
         time.sleep(1)
     return {h: (active[h], reached[h]) for h in servers}
 
