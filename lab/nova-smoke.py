@@ -29,9 +29,11 @@ def banner(state, dhcp_host, network_id, address):
     done = subprocess.run(
         ["nsenter", "-t", anchor, "-m", "-n", "-u", "--", "ip", "netns", "exec",
          f"qdhcp-{network_id}", "nc", "-w", "2", address, "22"],
-        capture_output=True, text=True, timeout=10, input="",
+        capture_output=True, timeout=10, input=b"",
     )  # fmt: skip
-    return done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
+    # (the banner line, then the binary key exchange)
+    first = done.stdout.split(b"\n", 1)[0].decode("ascii", "replace").strip()
+    return first if first.startswith("SSH-") else ""
 
 
 def boot_all(conn, args, net):
