@@ -22,9 +22,9 @@ from pathlib import Path
 
 import openstack
 import pytest
+from lab_nodes import LAB_STATE, in_node, lab_pid
 from test_verify import INVENTORY, playbook
 
-LAB_STATE = Path("/var/lib/dvr-lab")
 pytestmark = [
     pytest.mark.lab,
     pytest.mark.skipif(not INVENTORY.exists(), reason="the lab is not up: run `make lab-up`"),
@@ -39,32 +39,17 @@ def computes() -> list[str]:
     return [n for n in names if n != "probe"]
 
 
-def pid_of(name: str) -> int:
-    return int((LAB_STATE / "pids" / f"{name}.pid").read_text().split()[0])
-
-
 def vswitchd_cpu(seconds: float = 4.0) -> dict[str, float]:
     """Percent of one core each node's ovs-vswitchd used over `seconds`."""
 
     def ticks(node: str) -> int:
-        fields = Path(f"/proc/{pid_of(node + '-ovs-vswitchd')}/stat").read_text().split()
+        fields = Path(f"/proc/{lab_pid(node + '-ovs-vswitchd')}/stat").read_text().split()
         return int(fields[13]) + int(fields[14])
 
     hz = 100  # USER_HZ on Linux
     before = {n: ticks(n) for n in computes()}
     time.sleep(seconds)
     return {n: (ticks(n) - t) * 100 / hz / seconds for n, t in before.items()}
-
-
-def in_node(node: str, *argv: str) -> str:
-    anchor = str(pid_of(f"{node}-anchor"))
-    return subprocess.run(
-        ["nsenter", "-t", anchor, "-m", "-n", "-u", "--", *argv],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=30,
-    ).stdout
 
 
 def vm_ports(node: str) -> set[str]:

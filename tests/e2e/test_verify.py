@@ -23,12 +23,12 @@ from typing import Any
 import openstack
 import pytest
 import testinfra
+from lab_nodes import LAB_STATE, in_node, lab_pid, recorded
 
 from dvr_verify.checks import DATAPLANE_CHECKS
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
-LAB_STATE = Path("/var/lib/dvr-lab")
 BIN = Path(sys.executable).parent
 # testinfra runs ansible-inventory and ansible: those of this venv.
 os.environ["PATH"] = f"{BIN}:{os.environ.get('PATH', '')}"
@@ -106,7 +106,7 @@ def kept_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 def nothing_of_nova_left() -> list[str]:
     """What of the runs' Nova VMs is left: servers or key pairs named dvrv-*, libvirt domains
     or qemu processes on the lab's computes (nothing on a lab without Nova)."""
-    computes = sorted(p.name.split("-libvirtd")[0] for p in LAB_STATE.glob("pids/*-libvirtd.pid"))
+    computes = sorted(recorded("libvirtd"))
     if not computes:
         return []
     conn = openstack.connect(cloud="dvr-lab")
@@ -116,7 +116,7 @@ def nothing_of_nova_left() -> list[str]:
     left += [
         f"{n}: domain {d}"
         for n in computes
-        for d in in_lab_node(n, "virsh", "list", "--all", "--name").split()
+        for d in in_node(n, "virsh", "list", "--all", "--name").split()
     ]
     return left + [f"{n}: qemu {g}" for n in computes for g in qemu_taps(n)]
 
@@ -264,17 +264,6 @@ def nova_vms(run: Run) -> list[dict[str, Any]]:
     return vms
 
 
-def lab_pid(name: str) -> int:
-    return int((LAB_STATE / "pids" / f"{name}.pid").read_text().split()[0])
-
-
-def in_lab_node(node: str, *argv: str) -> str:
-    return subprocess.run(
-        ["nsenter", "-t", str(lab_pid(f"{node}-anchor")), "-m", "-n", "-u", "--", *argv],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
-
-
 def qemu_taps(node: str) -> dict[str, set[str]]:
     """{qemu guest name: the tap devices it holds} for the qemu processes in node's network
     namespace (a tun file descriptor's fdinfo names its device)."""
@@ -299,8 +288,8 @@ def test_each_vm_is_a_qemu_guest_of_its_own_compute_plugged_by_os_vif(kept_run: 
     listed by that compute's libvirt and no other's, and nova-compute's log has os-vif's plug."""
     vms = nova_vms(kept_run)
     conn = openstack.connect(cloud="dvr-lab")
-    nodes = sorted({p.name.split("-libvirtd")[0] for p in LAB_STATE.glob("pids/*-libvirtd.pid")})
-    domains = {n: set(in_lab_node(n, "virsh", "list", "--name").split()) for n in nodes}
+    nodes = sorted(recorded("libvirtd"))
+    domains = {n: set(in_node(n, "virsh", "list", "--name").split()) for n in nodes}
     for vm in vms:
         node = vm["host"].split(".")[0]
         domain = conn.compute.get_server(vm["server_id"]).instance_name

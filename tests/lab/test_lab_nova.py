@@ -16,17 +16,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from lab_nodes import in_node, recorded
 
 pytestmark = pytest.mark.lab
-LAB_STATE = Path("/var/lib/dvr-lab")
-
-
-def recorded(suffix: str) -> dict[str, int]:
-    """{node: pid} of the lab processes recorded as <node>-<suffix>.pid."""
-    return {
-        f.name[: -len(f"-{suffix}.pid")]: int(f.read_text().split()[0])
-        for f in sorted(LAB_STATE.glob(f"pids/*-{suffix}.pid"))
-    }
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +28,6 @@ def computes() -> dict[str, int]:
     if not found:
         pytest.skip("the lab is not up with Nova (no */nova-compute.pid): run `make lab-up`")
     return found
-
-
-def in_node(node: str, *argv: str) -> str:
-    anchor = recorded("anchor")[node]
-    return subprocess.run(
-        ["nsenter", "-t", str(anchor), "-m", "-n", "-u", "--", *argv],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
 
 
 def ns(pid: int, kind: str) -> str:
