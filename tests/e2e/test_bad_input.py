@@ -1,10 +1,12 @@
 """Bad input on the lab (issue 12 items 10-15): verify_dvr.yml stops in setup or preflight, its
 first failure names what to fix, and nothing tagged dvr-verify is created.
 
-Each case goes no further than preflight (no provisioning, no sweep): a few seconds each. The
-member-only case makes a project and a user with only the `member` role (admin openstacksdk on
-the lab's cloud `dvr-lab`), writes a clouds.yaml for it in tmp_path (OS_CLIENT_CONFIG_FILE) and
-deletes both afterwards; no password is printed.
+Each case goes no further than preflight (no provisioning, no sweep), a few seconds each, but the
+last two, which boot through the lab's Nova: a boot that fails in Nova (its fault message, then
+nothing left) and guests that never answer SSH (each named "not verified", then nothing left).
+The member-only case makes a project and a user with only the `member` role (admin openstacksdk
+on the lab's cloud `dvr-lab`), writes a clouds.yaml for it in tmp_path (OS_CLIENT_CONFIG_FILE)
+and deletes both afterwards; no password is printed.
 
 Needs the lab (`make lab-up`); skipped with the reason otherwise.
 """
@@ -25,6 +27,7 @@ import pytest
 import yaml
 from openstack.config import loader
 from playbook_output import first_failure
+from test_verify import nothing_of_nova_left
 
 REPO = Path(__file__).resolve().parents[2]
 INVENTORY = REPO / "inventory" / "lab" / "hosts.yml"
@@ -66,8 +69,10 @@ def tagged(conn: Any) -> set[tuple[str, str]]:
     return found | {("router", r.id) for r in net.routers(tags=TAG)}
 
 
-def verify(tmp_path: Path, *args: str, clouds: Path | None = None) -> tuple[int, str, str]:
-    """verify_dvr.yml on the lab with `args`: (exit code, first failure message, output tail)."""
+def verify(
+    tmp_path: Path, *args: str, clouds: Path | None = None, timeout: float = 300
+) -> tuple[int, str, str]:
+    """verify_dvr.yml on the lab with `args`: (exit code, first failure message, output)."""
     # PWD: the role's dvr_verify_workdir, where ./clouds.yaml is found (the lab's, in REPO).
     env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), PWD=str(REPO))
     env["PATH"] = f"{BIN}:{env.get('PATH', '')}"
@@ -82,9 +87,9 @@ def verify(tmp_path: Path, *args: str, clouds: Path | None = None) -> tuple[int,
     argv = [str(BIN / "ansible-playbook"), "verify_dvr.yml", "-e", json.dumps(where)]
     argv += [*([] if has_inventory else ["-i", str(INVENTORY)]), *args]
     done = subprocess.run(
-        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False
+        argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
-    return done.returncode, first_failure(done.stdout), done.stdout[-3000:]
+    return done.returncode, first_failure(done.stdout), done.stdout
 
 
 @pytest.fixture
@@ -97,9 +102,9 @@ def nothing_created(admin: Any) -> Iterator[None]:
 
 def refused(tmp_path: Path, *args: str, clouds: Path | None = None) -> str:
     """The first failure of a run that must fail."""
-    rc, failure, tail = verify(tmp_path, *args, clouds=clouds)
-    assert rc != 0, tail
-    assert failure, tail
+    rc, failure, out = verify(tmp_path, *args, clouds=clouds)
+    assert rc != 0, out[-3000:]
+    assert failure, out[-3000:]
     return failure
 
 
@@ -241,3 +246,76 @@ def test_a_compute_whose_nova_compute_is_down_is_refused_before_anything_is_made
 ) -> None:
     failure = refused(tmp_path, "-e", "dvr_verify_backend=nova")
     assert failure == f"dvr-verify: nova-compute down or disabled on {compute_forced_down}", failure
+
+
+def lab_guest(admin: Any) -> tuple[Any, Any]:
+    """The image and flavor lab-up made for guests (inventory all.vars); skips without Nova."""
+    if not admin.has_service("compute"):
+        pytest.skip("the lab has no Nova")
+    wanted = yaml.safe_load(INVENTORY.read_text())["all"]["vars"]
+    image = admin.image.find_image(wanted["dvr_verify_image"], ignore_missing=False)
+    return image, admin.compute.find_flavor(wanted["dvr_verify_flavor"], ignore_missing=False)
+
+
+@pytest.fixture
+def flavor_no_host_fits(admin: Any) -> Iterator[str]:
+    """A flavor of 1 TiB RAM: Placement finds no host for it, so Nova's scheduler puts the
+    server in ERROR with its fault "No valid host was found"; deleted afterwards."""
+    _, tiny = lab_guest(admin)
+    name = f"dvrv-e2e-huge-{secrets.token_hex(3)}"
+    flavor = admin.compute.create_flavor(name=name, ram=1 << 20, vcpus=1, disk=tiny.disk)
+    try:
+        yield name
+    finally:
+        admin.compute.delete_flavor(flavor)
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_a_boot_that_fails_in_nova_gives_nova_s_fault_and_leaves_nothing(
+    tmp_path: Path, flavor_no_host_fits: str
+) -> None:
+    failure = refused(tmp_path, "-e", f"dvr_verify_flavor={flavor_no_host_fits}")
+    assert failure.startswith("dvr-verify: server dvrv-"), failure
+    assert ": ERROR: No valid host was found" in failure, failure
+    assert nothing_of_nova_left() == []
+
+
+@pytest.fixture
+def image_that_never_answers(admin: Any, tmp_path: Path) -> Iterator[str]:
+    """A raw image whose boot sector halts the CPU (cli; hlt): a guest Nova boots (ACTIVE) that
+    never answers SSH, ping or ARP; deleted afterwards."""
+    lab_guest(admin)
+    sector = b"\xfa\xf4\xeb\xfd".ljust(510, b"\0") + b"\x55\xaa"
+    disk = tmp_path / "halt.raw"
+    disk.write_bytes(sector.ljust(1 << 20, b"\0"))
+    name = f"dvrv-e2e-halt-{secrets.token_hex(3)}"
+    image = admin.create_image(
+        name, filename=str(disk), disk_format="raw", container_format="bare", wait=True
+    )
+    try:
+        yield name
+    finally:
+        admin.image.delete_image(image)
+
+
+@pytest.mark.usefixtures("nothing_created")
+def test_guests_that_never_answer_ssh_are_each_named_not_verified_and_nothing_is_left(
+    tmp_path: Path, image_that_never_answers: str
+) -> None:
+    rc, _, out = verify(
+        tmp_path, "-e", f"dvr_verify_image={image_that_never_answers}",
+        "-e", "dvr_verify_ssh_timeout=30", "-e", "dvr_verify_strict=true", timeout=600,
+    )  # fmt: skip
+    assert rc != 0, out[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    vms = json.loads((run_dir / "resources.json").read_text())["vms"]
+    names = sorted(vm["name"] for vm in vms)
+    said = [line for line in out.splitlines() if "no SSH into" in line]
+    assert said and "within 30s" in said[0], out[-3000:]
+    assert all(name in said[0] for name in names), said
+    findings = json.loads((run_dir / "report.json").read_text())["findings"]
+    unreached = {(f["check"], f["observed"]) for f in findings if f["status"] == "not_verified"}
+    for name in names:
+        for check in ("egress.source", "trace.path"):
+            assert (check, f"no SSH into VM {name}: its probe did not run") in unreached, name
+    assert nothing_of_nova_left() == []
