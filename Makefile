@@ -96,9 +96,10 @@ e2e-aio: venv
 	DVR_E2E_EXTRA_VARS='$(E2E_AIO_VARS)' $(BIN)/pytest -q -p no:cacheprovider -m lab tests/e2e \
 	  -k "first_run or DNAT or proxy_arp or qemu_guest or host_key"
 
-# On a running seed lab (3 dvr_snat controllers): verify_dvr.yml with a DVR+HA router.
+# On a running seed lab (3 dvr_snat controllers): verify_dvr.yml with a DVR+HA router, SSH into
+# the guests through their floating IPs (from the probe host, as from outside the cloud).
 e2e-ha: venv
-	$(BIN)/ansible-playbook verify_dvr.yml $(STRICT) -e dvr_verify_ha=true
+	$(BIN)/ansible-playbook verify_dvr.yml $(STRICT) -e dvr_verify_ha=true -e dvr_verify_vm_ssh_path=fip
 
 # Every run's resources, kept ones too; the lab (inventory/lab) needs no confirmation (README:
 # Leftovers).

@@ -121,7 +121,8 @@ class NovaBackend(VMBackend):
             server = conn.compute.get_server(vm.server_id)
             if server.status == "ERROR":
                 fault = (server.fault or {}).get("message", "no fault message")
-                raise PreflightError(f"server {vm.name} on {vm.host}: ERROR: {fault}")
+                name = f"{SERVER_PREFIX}{run.run_id}-{vm.name}"
+                raise PreflightError(f"server {name} on {vm.host}: ERROR: {fault.strip()}")
             if server.status != "ACTIVE":
                 pending.append(f"server {vm.name} ({server.status})")
         return pending

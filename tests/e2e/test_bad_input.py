@@ -260,13 +260,19 @@ def lab_guest(admin: Any) -> tuple[Any, Any]:
 @pytest.fixture
 def flavor_no_host_fits(admin: Any) -> Iterator[str]:
     """A flavor of 1 TiB RAM: Placement finds no host for it, so Nova's scheduler puts the
-    server in ERROR with its fault "No valid host was found"; deleted afterwards."""
+    server in ERROR with its fault "No valid host was found"; deleted afterwards. The project's
+    RAM quota is lifted meanwhile (else the API refuses the server before any boot), then
+    restored."""
     _, tiny = lab_guest(admin)
+    project = admin.current_project_id
+    ram_quota = admin.get_compute_quotas(project).ram
     name = f"dvrv-e2e-huge-{secrets.token_hex(3)}"
     flavor = admin.compute.create_flavor(name=name, ram=1 << 20, vcpus=1, disk=tiny.disk)
     try:
+        admin.set_compute_quotas(project, ram=-1)
         yield name
     finally:
+        admin.set_compute_quotas(project, ram=ram_quota)
         admin.compute.delete_flavor(flavor)
 
 
@@ -283,9 +289,12 @@ def test_a_boot_that_fails_in_nova_gives_nova_s_fault_and_leaves_nothing(
 @pytest.fixture
 def image_that_never_answers(admin: Any, tmp_path: Path) -> Iterator[str]:
     """A raw image whose boot sector halts the CPU (cli; hlt): a guest Nova boots (ACTIVE) that
-    never answers SSH, ping or ARP; deleted afterwards."""
+    never answers SSH, ping or ARP; deleted afterwards. Its MBR has one partition, or Glance's
+    format inspector refuses the upload (an MBR without partitions fails its safety check)."""
     lab_guest(admin)
-    sector = b"\xfa\xf4\xeb\xfd".ljust(510, b"\0") + b"\x55\xaa"
+    partition = bytes([0x80, 0, 2, 0, 0x83, 0xFE, 0xFF, 0xFF]) + (1).to_bytes(4, "little")
+    partition += (2047).to_bytes(4, "little")  # LBA 1 to the end of the 1 MiB disk
+    sector = b"\xfa\xf4\xeb\xfd".ljust(446, b"\0") + partition.ljust(64, b"\0") + b"\x55\xaa"
     disk = tmp_path / "halt.raw"
     disk.write_bytes(sector.ljust(1 << 20, b"\0"))
     name = f"dvrv-e2e-halt-{secrets.token_hex(3)}"

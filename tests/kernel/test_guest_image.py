@@ -32,6 +32,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "lab" / "guest-image.sh"
+VIRT_TYPE = REPO / "lab" / "virt-type.sh"
 NS_IP, PREFIX = "192.0.2.1", 24
 GUEST_IP = "192.0.2.10"
 METADATA_IP = "169.254.169.254"
@@ -357,6 +358,32 @@ def test_second_build_hits_the_cache(image: Image) -> None:
     assert image.cached_s < image.cold_s / 3, (
         f"cached {image.cached_s:.2f}s, cold {image.cold_s:.1f}s"
     )
+
+
+def boots(accel: str, disk: Path, timeout: int) -> tuple[int, float]:
+    """`virt-type.sh boots ACCEL DISK` (lab-up's KVM check) with its boot timeout: (rc, seconds)."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(VIRT_TYPE), "boots", accel, str(disk)],
+        env={**os.environ, "VIRT_TYPE_BOOT_TIMEOUT": str(timeout)},
+        timeout=timeout + 30, check=False, **QUIET,
+    )  # fmt: skip
+    return proc.returncode, time.monotonic() - start
+
+
+def test_the_hypervisor_check_passes_only_a_guest_that_boots(image: Image, workdir: Path) -> None:
+    """lab-up chooses KVM only when the guest image reaches userspace under it (its host key on
+    the console): the check passes the image under TCG and fails a disk that starts but halts
+    (a boot sector with cli; hlt), as a software /dev/kvm on which no kernel runs does."""
+    rc, took = boots("tcg", image.path, BOOT_TIMEOUT)
+    assert rc == 0, f"the guest image did not boot under TCG within {BOOT_TIMEOUT} s"
+    raw = workdir / "halt.raw"
+    raw.write_bytes(b"\xfa\xf4\xeb\xfd".ljust(510, b"\0") + b"\x55\xaa")
+    halt = workdir / "halt.qcow2"
+    sh("qemu-img", "convert", "-f", "raw", "-O", "qcow2", str(raw), str(halt))
+    rc_halt, took_halt = boots("tcg", halt, 8)
+    assert rc_halt == 1 and took_halt >= 8, (rc_halt, took_halt)
+    print(f"\nhypervisor check: the image booted under TCG in {took:.1f} s; a halting disk failed")
 
 
 def test_image_is_one_qcow2_disk(image: Image) -> None:
