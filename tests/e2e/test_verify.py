@@ -23,6 +23,7 @@ from typing import Any
 import openstack
 import pytest
 import testinfra
+import yaml
 from lab_nodes import LAB_STATE, in_node, lab_pid, recorded
 
 from dvr_verify.checks import DATAPLANE_CHECKS
@@ -151,6 +152,12 @@ def test_first_run_is_green(kept_run: Run) -> None:
     assert data["meta"]["strict"] is True and data["exit_code"] == 0
     checks = {f["check"] for f in data["findings"] if f["status"] == "pass"}
     assert {"fg.proxy_arp", "rfp.address", "fip.dnat", "fip.rule", *DATAPLANE_CHECKS} <= checks
+    # every VM traced the path to each destination the lab's inventory names (gateway, internet)
+    wanted = yaml.safe_load(INVENTORY.read_text())["all"]["vars"]["dvr_verify_trace_destinations"]
+    traced = [f for f in data["findings"] if f["check"] == "trace.path" and f["status"] == "pass"]
+    for dest in wanted:
+        ends = {f["subject"] for f in traced if f["observed"].split(" -> ")[-1] == dest}
+        assert len(ends) == len(kept_run.resources["vms"]), (dest, traced)
 
 
 def _fault_cases(run: Run) -> dict[str, tuple[str, str, str, str]]:

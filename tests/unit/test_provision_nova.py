@@ -159,7 +159,8 @@ def test_wait_ends_at_once_with_novas_fault_when_a_server_fails() -> None:
     )
     active = SimpleNamespace(status="ACTIVE")
     conn = SimpleNamespace(compute=compute, network=SimpleNamespace(get_port=lambda _: active))
-    with pytest.raises(prov.PreflightError, match="server dvrv-r1-c1 on node-12: ERROR: No valid host"):
+    failed = "server dvrv-r1-c1 on node-12: ERROR: No valid host"
+    with pytest.raises(prov.PreflightError, match=failed):
         prov.wait_active(conn, one_vm_run(), timeout=60, sleep=lambda _: None)
 
 
