@@ -7,7 +7,7 @@
 # that is a software hypervisor: qemu starts a machine on it, but stock guest kernels never run,
 # so only a guest that boots counts.
 # virt-type.sh boots kvm|tcg IMAGE: exit 0 when IMAGE boots to userspace under that accelerator
-# (the check itself, for its tests). VIRT_TYPE_SKIP_CPU_FLAGS=1 skips the vmx/svm test (tests).
+# (the check itself, for its tests).
 set -u
 boot_timeout=${VIRT_TYPE_BOOT_TIMEOUT:-60}
 
@@ -38,7 +38,7 @@ if [ "$want" = boots ]; then
 fi
 if [ "$want" != auto ]; then echo "virt_type $want is set by lab_up_virt_type"; echo "virt_type $want"; exit 0; fi
 image=${2:-}
-if [ "${VIRT_TYPE_SKIP_CPU_FLAGS:-0}" != 1 ] && ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
+if ! grep -qwE 'vmx|svm' /proc/cpuinfo; then
   echo "no hardware virtualisation (no vmx/svm CPU flag): guests run under TCG, slower but real"
 elif [ ! -c /dev/kvm ]; then
   echo "no /dev/kvm: guests run under TCG"
