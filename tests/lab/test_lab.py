@@ -7,10 +7,13 @@ nodes. Everything the test creates is removed again.
 """
 
 import json
+import os
+import signal
 import time
 
 import pytest
 import scenario
+from lab_nodes import lab_pid
 from scenario import ansible
 
 pytestmark = pytest.mark.lab
@@ -81,6 +84,39 @@ def test_every_agent_is_alive(lab, hosts, conn):
         assert ovs.configuration["l2_population"] is True
     dhcp = len(lab["groups"]["network_nodes"]) if lab["vars"].get("lab_dhcp_agent") else 0
     assert len(agents) == 2 * len(nodes) + dhcp
+
+
+def test_an_agent_stalled_for_36s_still_gets_its_ports_bound(lab, hosts, conn):
+    """A late heartbeat does not make an agent dead: the lab keeps Neutron's margins.
+
+    On two cores with TCG guests booting, an agent's report thread can be starved for tens of
+    seconds. The server then counts the agent dead (last heartbeat older than agent_down_time), and
+    ML2 refuses to bind a port to a dead agent (mech_agent.AgentMechanismDriverBase.bind_port:
+    "Refusing to bind port ... to dead agent"): a boot fails, or an fg- port stays
+    binding_failed and its FIP never goes ACTIVE. With Neutron's defaults (report_interval 30,
+    agent_down_time 75) a 36 s stall is at most 66 s since the last report; with the lab's former
+    10/30 it is always past 30 s. The agent is stopped (SIGSTOP) and continued by its recorded pid.
+    """
+    node = sorted(lab["groups"]["computes"])[0]
+    neutron_host = hosts[node].neutron_host
+    pid = lab_pid(f"{node.split('.')[0]}-openvswitch-agent")
+    net = conn.network.create_network(name=f"{PREFIX}-stall")
+    try:
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(36)
+            agent = next(conn.network.agents(host=neutron_host, agent_type="Open vSwitch agent"))
+            port = conn.network.create_port(
+                network_id=net.id, name=f"{PREFIX}-stall", binding_host_id=neutron_host
+            )
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        assert agent.is_alive, f"{neutron_host}'s OVS agent counted dead after a 36 s stall"
+        assert port.binding_vif_type == "ovs", (neutron_host, port.binding_vif_type)
+    finally:
+        for p in conn.network.ports(network_id=net.id):
+            conn.network.delete_port(p)
+        conn.network.delete_network(net)
 
 
 @pytest.fixture(scope="module")
