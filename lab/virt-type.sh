@@ -14,15 +14,17 @@ boot_timeout=${VIRT_TYPE_BOOT_TIMEOUT:-60}
 # boots ACCEL IMAGE: the guest prints "BEGIN SSH HOST KEY" on its serial console in time. Nothing
 # is written to IMAGE (snapshot=on); qemu is stopped by its PID.
 boots() {
-  local log pid ok=1 end=$((SECONDS + boot_timeout))
+  local log pid ok=1 waited=0
   log=$(mktemp) || return 1
   qemu-system-x86_64 -accel "$1" -machine pc -m 192 -nodefaults -display none -no-reboot \
     -drive "file=$2,if=virtio,format=qcow2,snapshot=on" -serial "file:$log" \
     </dev/null >/dev/null 2>&1 &
   pid=$!
-  while [ "$SECONDS" -lt "$end" ] && kill -0 "$pid" 2>/dev/null; do
+  # whole seconds slept, not $SECONDS (which can tick within a fraction of its first second)
+  while [ "$waited" -lt "$boot_timeout" ] && kill -0 "$pid" 2>/dev/null; do
     if grep -q 'BEGIN SSH HOST KEY' "$log"; then ok=0; break; fi
     sleep 1
+    waited=$((waited + 1))
   done
   kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null
