@@ -92,10 +92,11 @@ def test_an_agent_stalled_for_36s_still_gets_its_ports_bound(lab, hosts, conn):
     On two cores with TCG guests booting, an agent's report thread can be starved for tens of
     seconds. The server then counts the agent dead (last heartbeat older than agent_down_time), and
     ML2 refuses to bind a port to a dead agent (mech_agent.AgentMechanismDriverBase.bind_port:
-    "Refusing to bind port ... to dead agent"): a boot fails, or an fg- port stays
-    binding_failed and its FIP never goes ACTIVE. With Neutron's defaults (report_interval 30,
-    agent_down_time 75) a 36 s stall is at most 66 s since the last report; with the lab's former
-    10/30 it is always past 30 s. The agent is stopped (SIGSTOP) and continued by its recorded pid.
+    "Refusing to bind port ... to dead agent"), so a boot would fail or an fg- port stay
+    binding_failed (a risk, not the proven cause of any failure seen). With Neutron's defaults
+    (report_interval 30, agent_down_time 75) a 36 s stall is at most 66 s since the last report;
+    with the lab's former 10/30 it is always past 30 s. The agent is stopped (SIGSTOP) and
+    continued by its recorded pid.
     """
     node = sorted(lab["groups"]["computes"])[0]
     neutron_host = hosts[node].neutron_host
